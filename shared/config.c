@@ -1,0 +1,280 @@
+/*
+ * Start-up configuration from the environment (see config.h).  Every value
+ * is checked; the first bad one stops start-up with a line that names it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+#define CONFIG_MAX_WORKERS 256
+
+
+static const char *
+config_get(const char *name)
+{
+    const char *v = getenv(name);
+
+    return (v != NULL && *v != '\0') ? v : NULL;
+}
+
+
+static int
+config_int(const char *name, int def, int min, int max, int *out,
+           char *err, size_t errlen)
+{
+    const char *v = config_get(name);
+    char *end;
+    long n;
+
+    if (v == NULL) {
+        *out = def;
+        return 0;
+    }
+
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || n < min || n > max) {
+        snprintf(err, errlen, "%s must be an integer in %d..%d, got \"%s\"",
+                 name, min, max, v);
+        return -1;
+    }
+
+    *out = (int) n;
+    return 0;
+}
+
+
+static int
+config_positive(const char *name, double def, double *out,
+                char *err, size_t errlen)
+{
+    const char *v = config_get(name);
+    char *end;
+    double d;
+
+    if (v == NULL) {
+        *out = def;
+        return 0;
+    }
+
+    errno = 0;
+    d = strtod(v, &end);
+    if (errno != 0 || end == v || *end != '\0' || !isfinite(d) || d <= 0
+        || d > 1e6)
+    {
+        snprintf(err, errlen, "%s must be a number in (0, 1000000], got \"%s\"",
+                 name, v);
+        return -1;
+    }
+
+    *out = d;
+    return 0;
+}
+
+
+static int
+config_bool(const char *name, int def, int *out, char *err, size_t errlen)
+{
+    static const char *const yes[] = { "true", "1", "yes", "on" };
+    static const char *const no[] = { "false", "0", "no", "off" };
+    const char *v = config_get(name);
+
+    *out = def;
+    if (v == NULL) {
+        return 0;
+    }
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+
+    snprintf(err, errlen, "%s must be true or false, got \"%s\"", name, v);
+    return -1;
+}
+
+
+static int
+config_str(const char *name, const char *def, char *out, size_t size,
+           char *err, size_t errlen)
+{
+    const char *v = config_get(name);
+
+    if (v == NULL) {
+        v = def;
+    }
+
+    if (strlen(v) >= size) {
+        snprintf(err, errlen, "%s is longer than %zu characters", name,
+                 size - 1);
+        return -1;
+    }
+
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
+
+
+static int
+config_workers(struct config *cfg, char *err, size_t errlen)
+{
+    const char *v = config_get("WORKERS");
+
+    if (v == NULL || strcasecmp(v, "auto") == 0) {
+        cfg->workers = 0;
+        return 0;
+    }
+
+    return config_int("WORKERS", 0, 1, CONFIG_MAX_WORKERS, &cfg->workers,
+                      err, errlen);
+}
+
+
+static int
+config_fail_mode(struct config *cfg, char *err, size_t errlen)
+{
+    static const char *const names[] = { "local", "open", "closed" };
+    const char *v = config_get("REDIS_FAIL_MODE");
+
+    cfg->redis_fail_mode = REDIS_FAIL_LOCAL;
+    if (v == NULL) {
+        return 0;
+    }
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(v, names[i]) == 0) {
+            cfg->redis_fail_mode = (enum redis_fail_mode) i;
+            return 0;
+        }
+    }
+
+    snprintf(err, errlen,
+             "REDIS_FAIL_MODE must be local, open or closed, got \"%s\"", v);
+    return -1;
+}
+
+
+static int
+config_redis_url(struct config *cfg, char *err, size_t errlen)
+{
+    if (config_str("REDIS_URL", "", cfg->redis_url, sizeof(cfg->redis_url),
+                   err, errlen) != 0)
+    {
+        return -1;
+    }
+
+    if (cfg->redis_url[0] != '\0'
+        && strncmp(cfg->redis_url, "redis://", 8) != 0)
+    {
+        snprintf(err, errlen,
+                 "REDIS_URL must look like redis://host:port/db, got \"%s\"",
+                 cfg->redis_url);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+config_log_level(struct config *cfg, char *err, size_t errlen)
+{
+    const char *v = config_get("LOG_LEVEL");
+
+    cfg->log_level = LL_INFO;
+    if (v == NULL || log_level_parse(v, &cfg->log_level) == 0) {
+        return 0;
+    }
+
+    snprintf(err, errlen,
+             "LOG_LEVEL must be debug, info, warn or error, got \"%s\"", v);
+    return -1;
+}
+
+
+static int
+config_numbers(struct config *cfg, char *err, size_t errlen)
+{
+    const struct {
+        const char *name;
+        int         def, min, max;
+        int        *out;
+    } ints[] = {
+        { "PORT", 4001, 1, 65535, &cfg->port },
+        { "ADMIN_PORT", 9464, 1, 65535, &cfg->admin_port },
+        { "HTTP_SERVER_CONCURRENCY", 512, 1, 1000000,
+          &cfg->http_concurrency },
+        { "OUTBOUND_MAX_CONCURRENCY", 64, 1, 100000, &cfg->outbound_max },
+        { "TENANT_BURST", 4, 1, 1000000, &cfg->default_burst },
+        { "SHUTDOWN_DELAY_MS", 5000, 0, 600000, &cfg->shutdown_delay_ms },
+        { "SHUTDOWN_TIMEOUT_MS", 20000, 100, 3600000,
+          &cfg->shutdown_timeout_ms },
+        { "HTTP_MAX_HEADER_BYTES", 8192, 1024, 1048576,
+          &cfg->http_max_header_bytes },
+        { "HTTP_MAX_BODY_BYTES", 65536, 0, 67108864,
+          &cfg->http_max_body_bytes },
+        { "HTTP_IDLE_TIMEOUT_MS", 60000, 100, 3600000,
+          &cfg->http_idle_timeout_ms },
+    };
+
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        if (config_int(ints[i].name, ints[i].def, ints[i].min, ints[i].max,
+                       ints[i].out, err, errlen) != 0)
+        {
+            return -1;
+        }
+    }
+
+    return config_positive("TENANT_DEFAULT_QPS", 2, &cfg->default_qps,
+                           err, errlen);
+}
+
+
+int
+config_from_env(struct config *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+
+    if (config_numbers(cfg, err, errlen) != 0
+        || config_workers(cfg, err, errlen) != 0
+        || config_fail_mode(cfg, err, errlen) != 0
+        || config_redis_url(cfg, err, errlen) != 0
+        || config_log_level(cfg, err, errlen) != 0
+        || config_bool("WARMUP_ENABLED", 1, &cfg->warmup_enabled,
+                       err, errlen) != 0
+        || config_str("TENANT_KEYS_FILE", "runtime/tenants.json",
+                      cfg->tenants_file, sizeof(cfg->tenants_file),
+                      err, errlen) != 0
+        || config_str("WARMUP_PRELOAD_SYMBOLS", "BTCUSDT,ETHUSDT,BNBUSDT",
+                      cfg->warmup_symbols, sizeof(cfg->warmup_symbols),
+                      err, errlen) != 0
+        || config_str("EXCHANGE_BASE_URL", "http://127.0.0.1:4100",
+                      cfg->exchange_base_url,
+                      sizeof(cfg->exchange_base_url), err, errlen) != 0
+        || config_str("EXCHANGE_WS_URL", "ws://127.0.0.1:4100/ws",
+                      cfg->exchange_ws_url, sizeof(cfg->exchange_ws_url),
+                      err, errlen) != 0)
+    {
+        return -1;
+    }
+
+    if (cfg->port == cfg->admin_port) {
+        snprintf(err, errlen, "ADMIN_PORT must differ from PORT (both %d)",
+                 cfg->port);
+        return -1;
+    }
+
+    return 0;
+}

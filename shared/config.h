@@ -1,0 +1,49 @@
+/*
+ * Start-up configuration from the environment, read once by the master
+ * before anything is bound or forked; workers get their copy by fork.
+ */
+#ifndef SPARK_CONFIG_H
+#define SPARK_CONFIG_H
+
+#include <stddef.h>
+
+#include "log.h"
+
+#define CONFIG_STR_MAX 512
+
+enum redis_fail_mode {
+    REDIS_FAIL_LOCAL,
+    REDIS_FAIL_OPEN,
+    REDIS_FAIL_CLOSED
+};
+
+struct config {
+    int                   port;
+    int                   admin_port;
+    int                   workers;            /* 0 = auto */
+    int                   http_concurrency;   /* per replica */
+    int                   outbound_max;       /* per replica */
+    char                  tenants_file[CONFIG_STR_MAX];
+    double                default_qps;
+    int                   default_burst;
+    char                  redis_url[CONFIG_STR_MAX];  /* "" = unset */
+    enum redis_fail_mode  redis_fail_mode;
+    int                   warmup_enabled;
+    char                  warmup_symbols[CONFIG_STR_MAX];
+    char                  exchange_base_url[CONFIG_STR_MAX];
+    char                  exchange_ws_url[CONFIG_STR_MAX];
+    enum log_level        log_level;
+    int                   shutdown_delay_ms;
+    int                   shutdown_timeout_ms;
+    int                   http_max_header_bytes;
+    int                   http_max_body_bytes;
+    int                   http_idle_timeout_ms;
+};
+
+/*
+ * Fills cfg from the environment, defaults for what is unset.  Returns 0,
+ * or -1 with one line naming the variable and the accepted values in err.
+ */
+int config_from_env(struct config *cfg, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * The admin port (see admin.h), on libevent's evhttp.  Master process only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "admin.h"
+#include "master.h"
+#include "workers.h"
+#include "../shared/log.h"
+
+struct admin {
+    struct evhttp  *http;
+    struct master  *m;
+};
+
+struct admin_route {
+    const char  *path;
+    void       (*serve)(struct evhttp_request *req, struct master *m);
+};
+
+
+static void
+admin_reply(struct evhttp_request *req, int code, const char *body)
+{
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+    evhttp_add_header(evhttp_request_get_output_headers(req),
+                      "Content-Type", "application/json");
+    evbuffer_add(out, body, strlen(body));
+    evbuffer_add(out, "\n", 1);
+    evhttp_send_reply(req, code, code == 200 ? "OK" : "Service Unavailable",
+                      NULL);
+}
+
+
+static void
+admin_healthz(struct evhttp_request *req, struct master *m)
+{
+    if (sup_workers_alive(m->workers) == 0) {
+        admin_reply(req, 503, "{\"status\":\"unhealthy\","
+                    "\"reason\":\"no worker alive\"}");
+        return;
+    }
+
+    admin_reply(req, 200, "{\"status\":\"ok\"}");
+}
+
+
+static void
+admin_readyz(struct evhttp_request *req, struct master *m)
+{
+    const char *why;
+    char body[160];
+
+    if (master_ready(m, &why)) {
+        admin_reply(req, 200, "{\"status\":\"ready\"}");
+        return;
+    }
+
+    snprintf(body, sizeof(body), "{\"status\":\"not ready\",\"reason\":"
+             "\"%s\"}", why);
+    admin_reply(req, 503, body);
+}
+
+
+static json_t *
+admin_slot_json(const struct sup_slot *s)
+{
+    static const char *const states[] = {
+        "empty", "running", "stopping", "respawning"
+    };
+
+    return json_pack("{s:i, s:i, s:s, s:I, s:f, s:I, s:I, s:b}",
+                     "slot", s->index,
+                     "pid", (int) s->pid,
+                     "state", states[s->state],
+                     "generation", (json_int_t) s->stats.generation,
+                     "uptime_s", s->pid ? master_since(&s->started) : 0.0,
+                     "requests", (json_int_t) s->stats.requests,
+                     "connections", (json_int_t) s->stats.connections,
+                     "reported", s->reported);
+}
+
+
+static void
+admin_status(struct evhttp_request *req, struct master *m)
+{
+    const struct sup_workers *ws = m->workers;
+    const char *why;
+    json_t *root, *workers;
+    uint64_t requests = ws->retired.requests;
+    char *text;
+
+    workers = json_array();
+    for (int i = 0; i < SUP_SLOTS_MAX; i++) {
+        if (ws->slots[i].state != SLOT_EMPTY) {
+            json_array_append_new(workers, admin_slot_json(&ws->slots[i]));
+            requests += ws->slots[i].stats.requests;
+        }
+    }
+
+    root = json_pack("{s:i, s:s, s:b, s:f, s:I, s:i, s:{s:I, s:I}, "
+                     "s:i, s:i, s:I, s:I, s:o}",
+                     "pid", (int) m->pid,
+                     "state", m->state == MASTER_RUNNING ? "running"
+                              : "draining",
+                     "ready", master_ready(m, &why),
+                     "uptime_s", master_since(&m->started),
+                     "generation", (json_int_t) m->generation,
+                     "tenants", (int) m->tenants->count,
+                     "reloads", "ok", (json_int_t) m->reloads_ok,
+                     "failed", (json_int_t) m->reloads_failed,
+                     "workers_wanted", ws->target,
+                     "workers_alive", sup_workers_alive(ws),
+                     "worker_restarts", (json_int_t) ws->retired.restarts,
+                     "requests", (json_int_t) requests,
+                     "workers", workers);
+
+    text = json_dumps(root, JSON_COMPACT);
+    admin_reply(req, 200, text != NULL ? text : "{}");
+    free(text);
+    json_decref(root);
+}
+
+
+/* Metrics will be served from the same folded stats, as another route. */
+static const struct admin_route admin_routes[] = {
+    { "/healthz", admin_healthz },
+    { "/readyz", admin_readyz },
+    { "/status", admin_status },
+};
+
+
+static void
+admin_dispatch(struct evhttp_request *req, void *arg)
+{
+    struct admin *a = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+
+    for (size_t i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]);
+         i++)
+    {
+        if (path != NULL && strcmp(path, admin_routes[i].path) == 0) {
+            admin_routes[i].serve(req, a->m);
+            return;
+        }
+    }
+
+    evhttp_add_header(evhttp_request_get_output_headers(req),
+                      "Content-Type", "application/json");
+    evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+                        "{\"error\":\"not_found\",\"message\":"
+                        "\"no such route\"}\n");
+    evhttp_send_reply(req, 404, "Not Found", NULL);
+}
+
+
+struct admin *
+admin_start(struct master *m)
+{
+    struct admin *a = calloc(1, sizeof(*a));
+
+    if (a == NULL) {
+        return NULL;
+    }
+
+    a->m = m;
+    a->http = evhttp_new(m->base);
+    if (a->http == NULL) {
+        free(a);
+        return NULL;
+    }
+
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    evhttp_set_timeout(a->http, 10);
+    evhttp_set_gencb(a->http, admin_dispatch, a);
+
+    if (evhttp_bind_socket(a->http, "0.0.0.0",
+                           (ev_uint16_t) m->cfg.admin_port) != 0)
+    {
+        log_error("ADMIN", "cannot listen on ADMIN_PORT %d",
+                  m->cfg.admin_port);
+        evhttp_free(a->http);
+        free(a);
+        return NULL;
+    }
+
+    return a;
+}
+
+
+void
+admin_stop(struct admin *a)
+{
+    if (a != NULL) {
+        evhttp_free(a->http);
+        free(a);
+    }
+}

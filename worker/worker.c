@@ -1,0 +1,330 @@
+/*
+ * A worker process (see worker.h).  Everything here runs in the child
+ * after fork(), on an event_base of its own.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "http.h"
+#include "routes.h"
+#include "worker.h"
+#include "../shared/channel.h"
+#include "../shared/log.h"
+#include "../shared/stats.h"
+
+#define WORKER_REPORT_MS 1000
+
+struct worker {
+    struct worker_params  *params;
+    struct event_base     *base;
+    struct http_server    *http;
+    struct bufferevent    *chan;
+    struct event          *report_ev;
+    struct event          *sig_term, *sig_quit;
+    struct tenants        *tenants;
+    uint64_t               generation;
+    int                    draining;
+};
+
+
+static void
+worker_report(struct worker *w)
+{
+    struct worker_stats st;
+    struct http_counters hc;
+
+    if (w->chan == NULL) {
+        return;
+    }
+
+    http_server_counters(w->http, &hc);
+    memset(&st, 0, sizeof(st));
+    st.generation = w->generation;
+    st.requests = hc.requests;
+    st.accepted = hc.accepted;
+    st.connections = hc.connections;
+    st.draining = (uint32_t) w->draining;
+
+    chan_send(w->chan, CHAN_STATS, &st, sizeof(st));
+}
+
+
+static void
+worker_report_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    worker_report(arg);
+}
+
+
+/*
+ * The last report must reach the master before exit, or its counts would
+ * be lost; the loop has stopped, so write it out blocking.
+ */
+static void
+worker_flush_chan(struct worker *w)
+{
+    struct evbuffer *out;
+    int fd;
+
+    if (w->chan == NULL) {
+        return;
+    }
+
+    out = bufferevent_get_output(w->chan);
+    fd = bufferevent_getfd(w->chan);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+
+    while (evbuffer_get_length(out) > 0) {
+        if (evbuffer_write(out, fd) <= 0) {
+            break;
+        }
+    }
+}
+
+
+static void
+worker_drained(void *arg)
+{
+    struct worker *w = arg;
+    struct http_counters hc;
+
+    http_server_counters(w->http, &hc);
+    log_info("WORKER", "drained after %llu requests; exiting",
+             (unsigned long long) hc.requests);
+
+    worker_report(w);
+    event_base_loopexit(w->base, NULL);
+}
+
+
+static void
+worker_drain(struct worker *w, const char *why)
+{
+    if (w->draining) {
+        return;
+    }
+
+    w->draining = 1;
+    log_info("WORKER", "draining (%s): no new connections", why);
+    http_server_drain(w->http, worker_drained, w);
+}
+
+
+static void
+worker_take_tenants(struct worker *w, const char *payload, size_t len)
+{
+    struct tenants_problems problems;
+    struct tenants *t;
+    uint64_t generation;
+
+    if (len < sizeof(generation)) {
+        log_error("RELOAD", "short tenants frame from the master (%zu bytes)",
+                  len);
+        return;
+    }
+    memcpy(&generation, payload, sizeof(generation));
+
+    t = tenants_parse(payload + sizeof(generation), len - sizeof(generation),
+                      w->params->cfg->default_qps,
+                      w->params->cfg->default_burst, &problems);
+    if (t == NULL) {
+        log_error("RELOAD", "generation %llu refused by this worker: %s",
+                  (unsigned long long) generation, problems.lines[0]);
+        return;
+    }
+
+    /* Requests are answered within their callback, so nothing holds the
+     * old table once this returns. */
+    routes_set_tenants(t);
+    tenants_free(w->tenants);
+    w->tenants = t;
+    w->generation = generation;
+
+    log_debug("RELOAD", "serving generation %llu (%zu tenants)",
+              (unsigned long long) generation, t->count);
+    worker_report(w);
+}
+
+
+static void
+worker_chan_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct worker *w = arg;
+    struct chan_frame f;
+    int rc;
+
+    while ((rc = chan_recv(bev, &f)) == 1) {
+        if (f.type == CHAN_TENANTS) {
+            worker_take_tenants(w, f.payload, f.len);
+        } else if (f.type == CHAN_DRAIN) {
+            worker_drain(w, "ordered by the master");
+        }
+        free(f.payload);
+    }
+
+    if (rc < 0) {
+        log_error("WORKER", "bad frame on the master channel; draining");
+        worker_drain(w, "channel error");
+    }
+}
+
+
+static void
+worker_chan_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void) what;
+
+    /* The master is gone: finish what is under way and leave. */
+    bufferevent_free(bev);
+    w->chan = NULL;
+    worker_drain(w, "the master went away");
+}
+
+
+static void
+worker_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void) what;
+    worker_drain(arg, sig == SIGQUIT ? "SIGQUIT" : "SIGTERM");
+}
+
+
+/*
+ * Signals meant for the master reach workers too (a terminal's Ctrl-C, a
+ * pkill): the master decides, so workers ignore all but TERM and QUIT.
+ */
+static int
+worker_signals(struct worker *w)
+{
+    static const int ignored[] = {
+        SIGHUP, SIGINT, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGPIPE
+    };
+    sigset_t none;
+
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+        signal(ignored[i], SIG_IGN);
+    }
+    signal(SIGCHLD, SIG_DFL);
+
+    w->sig_term = evsignal_new(w->base, SIGTERM, worker_signal_cb, w);
+    w->sig_quit = evsignal_new(w->base, SIGQUIT, worker_signal_cb, w);
+    if (w->sig_term == NULL || w->sig_quit == NULL
+        || evsignal_add(w->sig_term, NULL) != 0
+        || evsignal_add(w->sig_quit, NULL) != 0)
+    {
+        log_error("WORKER", "evsignal_add() failed");
+        return -1;
+    }
+
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+
+static int
+worker_start(struct worker *w)
+{
+    struct worker_params *p = w->params;
+    struct http_limits limits = {
+        .max_header_bytes = (size_t) p->cfg->http_max_header_bytes,
+        .max_body_bytes = (size_t) p->cfg->http_max_body_bytes,
+        .idle_timeout_ms = p->cfg->http_idle_timeout_ms,
+        .max_conns = p->max_conns,
+    };
+    struct timeval every = { WORKER_REPORT_MS / 1000,
+                             (WORKER_REPORT_MS % 1000) * 1000 };
+
+    w->base = event_base_new();
+    if (w->base == NULL) {
+        log_error("WORKER", "event_base_new() failed");
+        return -1;
+    }
+
+    w->chan = bufferevent_socket_new(w->base, p->chan_fd,
+                                     BEV_OPT_CLOSE_ON_FREE);
+    w->http = http_server_new(w->base, p->listen_fd, &limits, routes_handle,
+                              w);
+    w->report_ev = event_new(w->base, -1, EV_PERSIST, worker_report_cb, w);
+    if (w->chan == NULL || w->http == NULL || w->report_ev == NULL) {
+        log_error("WORKER", "could not set up the event loop");
+        return -1;
+    }
+
+    bufferevent_setcb(w->chan, worker_chan_read_cb, NULL,
+                      worker_chan_event_cb, w);
+    bufferevent_enable(w->chan, EV_READ | EV_WRITE);
+    event_add(w->report_ev, &every);
+
+    return worker_signals(w);
+}
+
+
+static void
+worker_cleanup(struct worker *w)
+{
+    if (w->http != NULL) {
+        http_server_free(w->http);
+    }
+    if (w->chan != NULL) {
+        bufferevent_free(w->chan);
+    }
+    if (w->report_ev != NULL) {
+        event_free(w->report_ev);
+    }
+    if (w->sig_term != NULL) {
+        event_free(w->sig_term);
+    }
+    if (w->sig_quit != NULL) {
+        event_free(w->sig_quit);
+    }
+    if (w->base != NULL) {
+        event_base_free(w->base);
+    }
+    tenants_free(w->tenants);
+}
+
+
+int
+worker_main(struct worker_params *p)
+{
+    struct worker w;
+    int rc = 0;
+
+    memset(&w, 0, sizeof(w));
+    w.params = p;
+    w.tenants = p->tenants;
+    w.generation = p->generation;
+    log_set_slot(p->slot);
+
+    /* Leave with the master, even if it dies before the channel says so. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != p->master_pid) {
+        return 0;
+    }
+
+    routes_set_tenants(w.tenants);
+    if (worker_start(&w) != 0) {
+        rc = 1;
+    } else {
+        log_debug("WORKER", "serving generation %llu, up to %d connections",
+                  (unsigned long long) w.generation, p->max_conns);
+        worker_report(&w);
+        event_base_dispatch(w.base);
+        worker_flush_chan(&w);
+    }
+
+    worker_cleanup(&w);
+    return rc;
+}
