@@ -135,7 +135,10 @@ master_reload(struct master *m)
 static void
 master_stop_loop_if_done(struct master *m)
 {
-    if (m->state == MASTER_DRAINING && sup_workers_alive(m->workers) == 0) {
+    if (m->state == MASTER_DRAINING && sup_workers_alive(m->workers) == 0
+        && !m->exiting)
+    {
+        m->exiting = 1;
         log_info("MASTER", "every worker has drained; exiting with code %d",
                  m->exit_code);
         event_base_loopexit(m->base, NULL);

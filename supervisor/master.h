@@ -48,6 +48,7 @@ struct master {
     struct event         *shutdown_ev;
     struct event         *deadline_ev;
     int                   exit_code;
+    int                   exiting;       /* the loop was told to stop */
 };
 
 /* Runs the supervisor in the foreground; returns the exit code. */

@@ -27,6 +27,14 @@
 #define HTTP_ACCEPT_BUDGET 32          /* per wakeup, to share the queue */
 #define HTTP_WRITE_TIMEOUT_MS 30000
 
+/*
+ * While draining, a keep-alive connection is closed once it has been idle
+ * this long: a client that is about to send its next request gets it
+ * answered with Connection: close rather than a reset connection.
+ */
+#define HTTP_DRAIN_IDLE_MS 250
+#define HTTP_DRAIN_SWEEP_MS 50
+
 struct http_server {
     struct event_base   *base;
     struct event        *accept_ev;
@@ -38,6 +46,7 @@ struct http_server {
     struct http_conn    *conns;        /* every open connection */
     struct http_counters counters;
     int                  draining;
+    struct event        *sweep_ev;     /* closes idle ones while draining */
     int                  drained_called;
     void               (*drained)(void *);
     void                *drained_arg;
@@ -51,8 +60,10 @@ struct http_conn {
     char                *head;         /* the request's header block */
     size_t               head_size;
     unsigned             busy:1;       /* req is with the handler */
+    unsigned             writing:1;    /* an answer is being flushed */
     unsigned             reading_body:1;
     unsigned             close_after_write:1;
+    struct timespec      idle_since;   /* last answer flushed, or accept */
 };
 
 static void conn_process(struct http_conn *c);
@@ -132,6 +143,7 @@ conn_write(struct http_conn *c, enum http_method method, int minor,
     }
 
     c->srv->counters.requests++;
+    c->writing = 1;
     if (!keep_alive) {
         c->close_after_write = 1;
         bufferevent_disable(c->bev, EV_READ);
@@ -295,6 +307,12 @@ http_trim(char *s)
 }
 
 
+/* The characters of a header name (RFC 9110, 5.6.2). */
+static const char http_token_chars[] =
+    "!#$%&'*+-.^_`|~0123456789"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+
 /* Splits the header lines in place; returns 0 or an HTTP status. */
 static int
 http_parse_headers(struct http_request *req, char *p)
@@ -311,8 +329,8 @@ http_parse_headers(struct http_request *req, char *p)
         *eol = '\0';
 
         colon = strchr(p, ':');
-        if (colon == NULL || colon == p || p[0] == ' ' || p[0] == '\t'
-            || colon[-1] == ' ' || colon[-1] == '\t')
+        if (colon == NULL || colon == p
+            || strspn(p, http_token_chars) != (size_t) (colon - p))
         {
             return 400;
         }
@@ -529,22 +547,18 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct http_conn *c = arg;
 
-    if (c->busy) {
+    /* libevent also calls this when a new socket turns writable */
+    if (c->busy || !c->writing) {
         return;
     }
+    c->writing = 0;
 
     if (c->close_after_write) {
         conn_close(c);
         return;
     }
 
-    if (c->srv->draining && evbuffer_get_length(bufferevent_get_input(bev))
-        == 0)
-    {
-        conn_close(c);
-        return;
-    }
-
+    clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
     bufferevent_enable(bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
         conn_process(c);
@@ -664,6 +678,7 @@ conn_new(struct http_server *srv, int fd)
     }
 
     c->srv = srv;
+    clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
     c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {
         log_error("HTTP", "bufferevent_socket_new() failed, closing fd %d",
@@ -772,10 +787,44 @@ http_server_new(struct event_base *base, int listen_fd,
 }
 
 
+static int
+conn_idle_ms(const struct http_conn *c, const struct timespec *now)
+{
+    if (c->busy || c->reading_body || c->writing
+        || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+    {
+        return -1;
+    }
+
+    return (int) ((now->tv_sec - c->idle_since.tv_sec) * 1000
+                  + (now->tv_nsec - c->idle_since.tv_nsec) / 1000000);
+}
+
+
+static void
+srv_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *srv = arg;
+    struct http_conn *c, *next;
+    struct timespec now;
+
+    (void) fd;
+    (void) what;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    for (c = srv->conns; c != NULL; c = next) {
+        next = c->next;
+        if (conn_idle_ms(c, &now) >= HTTP_DRAIN_IDLE_MS) {
+            conn_close(c);
+        }
+    }
+}
+
+
 void
 http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
 {
-    struct http_conn *c, *next;
+    struct timeval every = { 0, HTTP_DRAIN_SWEEP_MS * 1000 };
 
     if (srv->draining) {
         return;
@@ -795,16 +844,11 @@ http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
     srv->drained = done;
     srv->drained_arg = arg;
 
-    for (c = srv->conns; c != NULL; c = next) {
-        next = c->next;
-        if (!c->busy && !c->reading_body
-            && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0
-            && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        {
-            conn_close(c);
-        }
+    srv->sweep_ev = event_new(srv->base, -1, EV_PERSIST, srv_sweep_cb, srv);
+    if (srv->sweep_ev != NULL) {
+        event_add(srv->sweep_ev, &every);
     }
-
+    srv_sweep_cb(-1, 0, srv);
     srv_check_drained(srv);
 }
 
@@ -824,6 +868,9 @@ http_server_free(struct http_server *srv)
     }
 
     event_free(srv->accept_ev);
+    if (srv->sweep_ev != NULL) {
+        event_free(srv->sweep_ev);
+    }
     if (srv->listen_fd >= 0) {
         close(srv->listen_fd);
     }

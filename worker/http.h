@@ -80,7 +80,8 @@ void http_server_free(struct http_server *srv);
 
 /*
  * Takes what is queued on the listening socket, closes it, answers the
- * requests under way with Connection: close, closes idle connections, and
+ * requests under way with Connection: close, closes connections once idle
+ * for a moment (so a request already on its way is answered), and
  * calls done(arg) from the event loop once no connection is left.
  */
 void http_server_drain(struct http_server *srv, void (*done)(void *),

@@ -1,0 +1,498 @@
+#!/usr/bin/env python3
+"""Black-box tests: the real spark-executor binary, on free loopback ports,
+driven by real HTTP requests and real signals.
+
+    python3 tests/blackbox.py --binary ./spark-executor [--sanitized] [-k NAME]
+
+Ends with the line "N passed, M failed"; exits non-zero when a test fails.
+"""
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+BINARY = "./spark-executor"
+SANITIZED = False
+SLOW = 1.0          # time scale: sanitizer builds start and answer slower
+
+KEY_A = "orgA-demo-key-0123456789"
+KEY_B = "orgB-demo-key-0123456789"
+TENANTS = {
+    "orgA": {"apiKey": KEY_A, "qps": 1000, "burst": 1000},
+    "orgB": {"apiKey": KEY_B, "qps": 1000, "burst": 1000},
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, step=0.02):
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+class Service:
+    """One supervisor process with its own ports, tenants file and log."""
+
+    def __init__(self, env=None, tenants=None, start=True):
+        self.dir = tempfile.mkdtemp(prefix="spark-bb-")
+        self.tenants_path = os.path.join(self.dir, "tenants.json")
+        self.write_tenants(tenants or TENANTS)
+        self.port = free_port()
+        self.admin_port = free_port()
+        self.env = dict(os.environ)
+        self.env.update({
+            "PORT": str(self.port),
+            "ADMIN_PORT": str(self.admin_port),
+            "WORKERS": "2",
+            "TENANT_KEYS_FILE": self.tenants_path,
+            "SHUTDOWN_DELAY_MS": "200",
+            "SHUTDOWN_TIMEOUT_MS": "5000",
+            "LOG_LEVEL": "debug",
+        })
+        self.env.update(env or {})
+        self.log_path = os.path.join(self.dir, "service.log")
+        self.proc = None
+        if start:
+            self.start()
+
+    def write_tenants(self, tenants):
+        text = tenants if isinstance(tenants, str) else json.dumps(tenants)
+        tmp = self.tenants_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.tenants_path)
+
+    def start(self):
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([BINARY], env=self.env,
+                                     stdout=self.log_file,
+                                     stderr=subprocess.STDOUT)
+        if not wait_for(lambda: self.admin("/readyz")[0] == 200, 10):
+            raise AssertionError("not ready in time:\n" + self.log())
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def admin(self, path):
+        return request(self.admin_port, path)
+
+    def status(self):
+        code, _, body = self.admin("/status")
+        assert code == 200, (code, body)
+        return json.loads(body)
+
+    def worker_pids(self):
+        return {w["slot"]: w["pid"] for w in self.status()["workers"]
+                if w["pid"]}
+
+    def get(self, path="/api/private/health", org="orgA", key=KEY_A,
+            **kw):
+        headers = kw.pop("headers", {})
+        if org is not None:
+            headers["X-Org-Id"] = org
+        if key is not None:
+            headers["X-Api-Key"] = key
+        return request(self.port, path, headers=headers, **kw)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            if self.wait(10) is None:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+        check_clean_log(self.log())
+
+
+def request(port, path, method="GET", headers=None, body=None, timeout=5):
+    """One request on a new connection: (status, headers, body text)."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port,
+                                          timeout=timeout * SLOW)
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read().decode()
+        conn.close()
+        return resp.status, dict(resp.getheaders()), data
+    except (OSError, http.client.HTTPException) as e:
+        return None, {}, str(e)
+
+
+def check_clean_log(text):
+    for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer",
+                "[warn]", "[err]"):
+        assert bad not in text, "log shows %r:\n%s" % (bad, text[-4000:])
+    for secret in (KEY_A, KEY_B):
+        assert secret not in text, "an API key reached the log"
+
+
+class Load(threading.Thread):
+    """Keep-alive GETs from a few client threads until stopped; counts
+    every answer by status and every socket error."""
+
+    def __init__(self, svc, clients=4):
+        super().__init__(daemon=True)
+        self.svc = svc
+        self.clients = clients
+        self.stopped = threading.Event()
+        self.lock = threading.Lock()
+        self.codes = {}
+        self.errors = []
+
+    def client(self):
+        conn = None
+        while not self.stopped.is_set():
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(
+                        "127.0.0.1", self.svc.port, timeout=10 * SLOW)
+                conn.request("GET", "/api/private/health",
+                             headers={"X-Org-Id": "orgA", "X-Api-Key": KEY_A})
+                resp = conn.getresponse()
+                resp.read()
+                with self.lock:
+                    self.codes[resp.status] = self.codes.get(resp.status, 0) + 1
+                if resp.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as e:
+                with self.lock:
+                    self.errors.append(repr(e))
+                if conn is not None:
+                    conn.close()
+                conn = None
+
+    def run(self):
+        threads = [threading.Thread(target=self.client, daemon=True)
+                   for _ in range(self.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def finish(self):
+        self.stopped.set()
+        self.join(20)
+        return self.codes, self.errors
+
+
+# ---------------------------------------------------------------- tests
+
+def test_valid_credentials_get_200_with_the_tenant_header(svc):
+    code, headers, body = svc.get()
+    assert code == 200, (code, body)
+    assert headers["X-Tenant"] == "orgA"
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"status": "ok", "org": "orgA"}
+
+
+def test_unknown_org_and_wrong_key_get_the_same_401(svc):
+    answers = [svc.get(org="nobody"), svc.get(key="wrong-key"),
+               svc.get(org=None), svc.get(key=None),
+               svc.get(org="orgB", key=KEY_A)]
+    for code, headers, body in answers:
+        assert code == 401, (code, body)
+        assert "X-Tenant" not in headers
+        assert body == answers[0][2]
+    assert json.loads(answers[0][2])["error"] == "unauthorized"
+
+
+def test_unknown_routes_and_methods_get_json_404_and_405(svc):
+    code, _, body = svc.get("/nope")
+    assert code == 404 and json.loads(body)["error"] == "not_found"
+    code, headers, body = svc.get(method="POST", body="{}")
+    assert code == 405 and json.loads(body)["error"] == "method_not_allowed"
+    assert "GET" in headers["Allow"]
+
+
+def test_oversized_bodies_and_headers_get_json_413_and_431(svc):
+    code, _, body = svc.get(method="POST", body="x" * 70000)
+    assert code == 413, (code, body)
+    assert json.loads(body)["error"] == "payload_too_large"
+    code, _, body = svc.get(headers={"X-Big": "y" * 9000})
+    assert code == 431, (code, body)
+    assert json.loads(body)["error"] == "header_fields_too_large"
+
+
+def test_sighup_with_a_good_file_adds_a_tenant_within_a_second(svc):
+    generation = svc.status()["generation"]
+    tenants = dict(TENANTS)
+    tenants["orgC"] = {"apiKey": "orgC-demo-key-0123456789"}
+    svc.write_tenants(tenants)
+    assert svc.get(org="orgC", key="orgC-demo-key-0123456789")[0] == 401
+
+    svc.signal(signal.SIGHUP)
+    start = time.monotonic()
+    ok = wait_for(lambda: all(
+        svc.get(org="orgC", key="orgC-demo-key-0123456789")[0] == 200
+        for _ in range(6)), 1.0)
+    assert ok, "orgC not served by every worker within 1 s"
+    assert time.monotonic() - start < 1.0 * SLOW
+    status = svc.status()
+    assert status["generation"] == generation + 1
+    assert all(w["generation"] == generation + 1 for w in status["workers"])
+    assert "RELOAD" in svc.log() and "generation %d" % (generation + 1) \
+        in svc.log()
+
+
+def test_sighup_with_a_broken_file_keeps_the_tenants_in_force(svc):
+    generation = svc.status()["generation"]
+    svc.write_tenants('{"orgA": {"apiKey": "short", "qps": -1}')
+    svc.signal(signal.SIGHUP)
+    assert wait_for(lambda: "rejected" in svc.log(), 2)
+    assert svc.get()[0] == 200
+    status = svc.status()
+    assert status["generation"] == generation
+    assert status["reloads"]["failed"] == 1
+    assert any("RELOAD" in line and "rejected" in line
+               for line in svc.log().splitlines())
+
+
+def test_twenty_reloads_under_load_fail_no_request(svc):
+    load = Load(svc)
+    load.start()
+    time.sleep(0.3)
+    for _ in range(20):
+        svc.signal(signal.SIGHUP)
+        time.sleep(0.05)
+    time.sleep(0.3)
+    codes, errors = load.finish()
+    assert not errors, errors[:5]
+    assert set(codes) == {200}, codes
+    assert codes[200] > 100, codes
+    assert svc.status()["generation"] == 21
+
+
+def test_a_killed_worker_is_replaced_within_a_second(svc):
+    before = svc.worker_pids()
+    victim = before[0]
+    os.kill(victim, signal.SIGKILL)
+    new = wait_for(lambda: svc.worker_pids().get(0) not in (None, victim)
+                   and svc.worker_pids(), 1.0)
+    assert new, "slot 0 not replaced within 1 s"
+    assert new[1] == before[1], "the other worker was disturbed"
+    for _ in range(20):
+        assert svc.get()[0] == 200
+    assert "killed by signal 9" in svc.log()
+    assert svc.status()["worker_restarts"] == 1
+
+
+def test_workers_dying_young_take_the_replica_out_of_readiness(svc):
+    for _ in range(6):
+        pid = wait_for(lambda: svc.worker_pids().get(0), 3)
+        assert pid, svc.log()
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: svc.worker_pids().get(0) != pid, 3)
+    code, _, body = svc.admin("/readyz")
+    assert code == 503 and "crash" in body, (code, body)
+    assert svc.admin("/healthz")[0] == 200
+    assert "crash loop" in svc.log()
+
+
+def test_sigttin_and_sigttou_add_and_remove_a_worker(svc):
+    svc.signal(signal.SIGTTIN)
+    assert wait_for(lambda: svc.status()["workers_alive"] == 3, 2)
+    # One at a time: the kernel merges a signal sent while one is pending.
+    svc.signal(signal.SIGTTOU)
+    assert wait_for(lambda: svc.status()["workers_alive"] == 2, 2)
+    svc.signal(signal.SIGTTOU)
+    assert wait_for(lambda: svc.status()["workers_alive"] == 1, 2)
+    svc.signal(signal.SIGTTOU)
+    time.sleep(0.3)
+    assert svc.status()["workers_alive"] == 1
+    assert svc.get()[0] == 200
+
+
+def test_sigterm_turns_readiness_off_then_exits_zero(svc):
+    svc.signal(signal.SIGTERM)
+    code, _, body = svc.admin("/readyz")
+    assert code == 503, (code, body)
+    assert svc.get()[0] == 200, "stopped serving during the delay"
+    assert svc.wait(5) == 0, svc.log()
+    assert svc.get()[0] is None, "still accepting after exit"
+
+
+def test_sigterm_under_load_answers_every_accepted_request(svc):
+    load = Load(svc, clients=6)
+    load.start()
+    time.sleep(0.3)
+    svc.signal(signal.SIGTERM)
+    assert svc.wait(5) == 0, svc.log()
+    codes, errors = load.finish()
+    assert set(codes) == {200}, codes
+    # After exit the port refuses: only refusals may fail, never a request
+    # that was accepted and then dropped.
+    dropped = [e for e in errors if "Refused" not in e]
+    assert not dropped, dropped[:5]
+
+
+def test_sigint_skips_the_delay(svc):
+    start = time.monotonic()
+    svc.signal(signal.SIGINT)
+    assert svc.wait(5) == 0
+    assert time.monotonic() - start < 1.5 * SLOW
+
+
+def test_workers_leave_when_the_master_is_killed(svc):
+    pids = list(svc.worker_pids().values())
+    svc.proc.kill()
+    svc.proc.wait()
+
+    def gone():
+        return all(not os.path.exists("/proc/%d" % p) or
+                   open("/proc/%d/stat" % p).read().split()[2] == "Z"
+                   for p in pids)
+    assert wait_for(gone, 2), "workers outlived the master"
+
+
+def test_reloads_leak_no_descriptors(svc):
+    def fds(pid):
+        return len(os.listdir("/proc/%d/fd" % pid))
+    svc.signal(signal.SIGHUP)
+    time.sleep(0.2)
+    master, workers = fds(svc.proc.pid), [fds(p) for p in
+                                          svc.worker_pids().values()]
+    for _ in range(10):
+        svc.signal(signal.SIGHUP)
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert fds(svc.proc.pid) == master
+    assert [fds(p) for p in svc.worker_pids().values()] == workers
+    # a worker holds no sibling's channel: every worker has the same count
+    assert len(set(workers)) == 1, workers
+
+
+def test_status_lists_each_worker(svc):
+    status = svc.status()
+    assert status["workers_alive"] == 2
+    for w in status["workers"]:
+        assert set(w) >= {"slot", "pid", "generation", "uptime_s",
+                          "requests", "state"}
+        assert w["state"] == "running"
+    svc.get()
+    assert wait_for(lambda: svc.status()["requests"] >= 1, 2)
+
+
+def test_healthcheck_command_reports_the_local_health(svc):
+    env = dict(svc.env)
+    assert subprocess.run([BINARY, "healthcheck"], env=env,
+                          capture_output=True).returncode == 0
+    env["ADMIN_PORT"] = str(free_port())
+    assert subprocess.run([BINARY, "healthcheck"], env=env,
+                          capture_output=True).returncode == 1
+
+
+# Tests that need no running service.
+
+def test_a_bad_env_value_stops_start_up_with_one_line():
+    svc = Service(env={"PORT": "not-a-port"}, start=False)
+    result = subprocess.run([BINARY], env=svc.env, capture_output=True,
+                            timeout=10 * SLOW)
+    assert result.returncode == 78, result
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "PORT" in lines[0], lines
+    assert result.stdout == b""
+
+
+def test_a_bad_tenants_file_stops_start_up():
+    svc = Service(tenants='{"orgA": {"qps": 1}}', start=False)
+    result = subprocess.run([BINARY], env=svc.env, capture_output=True,
+                            timeout=10 * SLOW)
+    assert result.returncode == 78, result
+    assert b"exactly one of apiKey" in result.stdout
+
+
+def test_check_tenants_lists_every_problem():
+    svc = Service(start=False)
+    ok = subprocess.run([BINARY, "check-tenants", svc.tenants_path],
+                        capture_output=True)
+    assert ok.returncode == 0 and b"ok, 2 tenants" in ok.stdout
+    svc.write_tenants('{"a": {"apiKey": "x"}, "b b": {}}')
+    bad = subprocess.run([BINARY, "check-tenants", svc.tenants_path],
+                         capture_output=True)
+    assert bad.returncode == 1
+    assert len(bad.stdout.decode().strip().splitlines()) == 2, bad.stdout
+
+
+SERVICE_TESTS = [v for k, v in sorted(globals().items())
+                 if k.startswith("test_") and v.__code__.co_argcount == 1]
+PLAIN_TESTS = [v for k, v in sorted(globals().items())
+               if k.startswith("test_") and v.__code__.co_argcount == 0]
+
+
+def run(test):
+    svc = None
+    try:
+        if test in SERVICE_TESTS:
+            svc = Service()
+            test(svc)
+        else:
+            test()
+        if svc is not None:
+            svc.stop()
+            svc = None
+        return True
+    except Exception:
+        traceback.print_exc()
+        if svc is not None:
+            print("---- service log (tail) ----\n" + svc.log()[-3000:])
+        return False
+    finally:
+        if svc is not None and svc.proc and svc.proc.poll() is None:
+            svc.proc.kill()
+
+
+def main():
+    global BINARY, SANITIZED, SLOW
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--binary", default=BINARY)
+    ap.add_argument("--sanitized", action="store_true")
+    ap.add_argument("-k", default="")
+    args = ap.parse_args()
+    BINARY = os.path.abspath(args.binary)
+    SANITIZED = args.sanitized
+    SLOW = 3.0 if SANITIZED else 1.0
+
+    passed = failed = 0
+    for test in PLAIN_TESTS + SERVICE_TESTS:
+        if args.k not in test.__name__:
+            continue
+        start = time.monotonic()
+        ok = run(test)
+        print("%s %s (%.1f s)" % ("ok  " if ok else "FAIL", test.__name__,
+                                  time.monotonic() - start), flush=True)
+        passed += ok
+        failed += not ok
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+/*
+ * Unit tests for shared/config.c: defaults, accepted values, and the one
+ * line that names a bad variable.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../shared/config.h"
+
+static const char *const vars[] = {
+    "PORT", "ADMIN_PORT", "WORKERS", "HTTP_SERVER_CONCURRENCY",
+    "OUTBOUND_MAX_CONCURRENCY", "TENANT_KEYS_FILE", "TENANT_DEFAULT_QPS",
+    "TENANT_BURST", "REDIS_URL", "REDIS_FAIL_MODE", "WARMUP_ENABLED",
+    "WARMUP_PRELOAD_SYMBOLS", "LOG_LEVEL", "SHUTDOWN_DELAY_MS",
+    "SHUTDOWN_TIMEOUT_MS", "HTTP_MAX_HEADER_BYTES", "HTTP_MAX_BODY_BYTES",
+    "HTTP_IDLE_TIMEOUT_MS", "EXCHANGE_BASE_URL", "EXCHANGE_WS_URL",
+};
+
+
+static void
+clear_env(void)
+{
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        unsetenv(vars[i]);
+    }
+}
+
+
+START_TEST(defaults_match_the_documented_table)
+{
+    struct config cfg;
+    char err[256] = "";
+
+    clear_env();
+    ck_assert_int_eq(config_from_env(&cfg, err, sizeof(err)), 0);
+    ck_assert_int_eq(cfg.port, 4001);
+    ck_assert_int_eq(cfg.admin_port, 9464);
+    ck_assert_int_eq(cfg.workers, 0);
+    ck_assert_int_eq(cfg.http_concurrency, 512);
+    ck_assert_int_eq(cfg.outbound_max, 64);
+    ck_assert_str_eq(cfg.tenants_file, "runtime/tenants.json");
+    ck_assert_double_eq(cfg.default_qps, 2);
+    ck_assert_int_eq(cfg.default_burst, 4);
+    ck_assert_str_eq(cfg.redis_url, "");
+    ck_assert_int_eq(cfg.redis_fail_mode, REDIS_FAIL_LOCAL);
+    ck_assert_int_eq(cfg.warmup_enabled, 1);
+    ck_assert_str_eq(cfg.warmup_symbols, "BTCUSDT,ETHUSDT,BNBUSDT");
+    ck_assert_int_eq(cfg.log_level, LL_INFO);
+}
+END_TEST
+
+
+START_TEST(set_values_are_taken)
+{
+    struct config cfg;
+    char err[256] = "";
+
+    clear_env();
+    setenv("PORT", "8080", 1);
+    setenv("WORKERS", "3", 1);
+    setenv("TENANT_DEFAULT_QPS", "0.5", 1);
+    setenv("REDIS_URL", "redis://127.0.0.1:6390/2", 1);
+    setenv("REDIS_FAIL_MODE", "closed", 1);
+    setenv("WARMUP_ENABLED", "false", 1);
+    setenv("LOG_LEVEL", "debug", 1);
+
+    ck_assert_int_eq(config_from_env(&cfg, err, sizeof(err)), 0);
+    ck_assert_int_eq(cfg.port, 8080);
+    ck_assert_int_eq(cfg.workers, 3);
+    ck_assert_double_eq(cfg.default_qps, 0.5);
+    ck_assert_str_eq(cfg.redis_url, "redis://127.0.0.1:6390/2");
+    ck_assert_int_eq(cfg.redis_fail_mode, REDIS_FAIL_CLOSED);
+    ck_assert_int_eq(cfg.warmup_enabled, 0);
+    ck_assert_int_eq(cfg.log_level, LL_DEBUG);
+}
+END_TEST
+
+
+START_TEST(workers_auto_means_zero)
+{
+    struct config cfg;
+    char err[256] = "";
+
+    clear_env();
+    setenv("WORKERS", "auto", 1);
+    ck_assert_int_eq(config_from_env(&cfg, err, sizeof(err)), 0);
+    ck_assert_int_eq(cfg.workers, 0);
+}
+END_TEST
+
+
+static void
+assert_rejected(const char *name, const char *value)
+{
+    struct config cfg;
+    char err[256] = "";
+
+    clear_env();
+    setenv(name, value, 1);
+    ck_assert_msg(config_from_env(&cfg, err, sizeof(err)) == -1,
+                  "%s=%s was accepted", name, value);
+    ck_assert_msg(strncmp(err, name, strlen(name)) == 0,
+                  "error for %s does not start with its name: %s", name, err);
+    ck_assert_ptr_null(strchr(err, '\n'));
+}
+
+
+START_TEST(each_bad_value_is_named_in_one_line)
+{
+    assert_rejected("PORT", "abc");
+    assert_rejected("PORT", "70000");
+    assert_rejected("PORT", "0");
+    assert_rejected("PORT", "80x");
+    assert_rejected("ADMIN_PORT", "-1");
+    assert_rejected("WORKERS", "0");
+    assert_rejected("WORKERS", "many");
+    assert_rejected("HTTP_SERVER_CONCURRENCY", "0");
+    assert_rejected("TENANT_DEFAULT_QPS", "0");
+    assert_rejected("TENANT_DEFAULT_QPS", "nan");
+    assert_rejected("TENANT_BURST", "0");
+    assert_rejected("REDIS_URL", "http://x");
+    assert_rejected("REDIS_FAIL_MODE", "sometimes");
+    assert_rejected("WARMUP_ENABLED", "maybe");
+    assert_rejected("LOG_LEVEL", "loud");
+    assert_rejected("SHUTDOWN_DELAY_MS", "-5");
+}
+END_TEST
+
+
+START_TEST(admin_port_must_differ_from_port)
+{
+    struct config cfg;
+    char err[256] = "";
+
+    clear_env();
+    setenv("PORT", "5000", 1);
+    setenv("ADMIN_PORT", "5000", 1);
+    ck_assert_int_eq(config_from_env(&cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "ADMIN_PORT"));
+}
+END_TEST
+
+
+int
+main(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("env");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_test(tc, defaults_match_the_documented_table);
+    tcase_add_test(tc, set_values_are_taken);
+    tcase_add_test(tc, workers_auto_means_zero);
+    tcase_add_test(tc, each_bad_value_is_named_in_one_line);
+    tcase_add_test(tc, admin_port_must_differ_from_port);
+    suite_add_tcase(s, tc);
+
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
