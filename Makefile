@@ -31,7 +31,8 @@ UNIT_TESTS := check_config check_tenants check_http check_cpus
 BUILD      ?= build
 OBJ        := $(LIB_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test test-unit test-blackbox test-san run bench static clean
+.PHONY: all deps test test-unit test-blackbox test-san test-deploy run bench \
+        static clean
 
 all: spark-executor
 
@@ -53,6 +54,7 @@ deps:
 test: deps
 	$(MAKE) test-unit test-blackbox
 	$(MAKE) test-san
+	$(MAKE) test-deploy
 
 test-unit: $(UNIT_TESTS:%=$(BUILD)/tests/%)
 	@set -e; for t in $^; do echo "== $$t"; CK_FORK=yes $$t; done
@@ -62,14 +64,20 @@ test-blackbox: spark-executor
 
 # The same tests against a sanitizer build, in its own build tree.
 test-san:
-	$(MAKE) BUILD=build/san CFLAGS="$(SAN_FLAGS)" \
-	    SPARK_BIN=build/san/spark-executor build/san/spark-executor \
+	$(MAKE) BUILD=build/san CFLAGS="$(SAN_FLAGS)" build/san/spark-executor \
 	    $(UNIT_TESTS:%=build/san/tests/%)
 	@set -e; for t in $(UNIT_TESTS); do echo "== san $$t"; \
 	    CK_FORK=yes build/san/tests/$$t; done
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    python3 tests/blackbox.py --binary build/san/spark-executor --sanitized
+
+# Manifests against the Kubernetes schemas, the Dockerfile lint, and the
+# operator scripts (kubectl ones in --dry-run).
+test-deploy:
+	tests/k8s/run.sh
+	tests/docker/lint.sh
+	tests/scripts/run.sh
 
 build/san/spark-executor: $(OBJ) $(BUILD)/supervisor/main.o
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
