@@ -7,7 +7,7 @@
 #   make static     a fully static binary (Alpine/musl build stage)
 
 VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-PKGS     := libevent jansson openssl
+PKGS     := libevent jansson openssl hiredis
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -19,14 +19,16 @@ LDLIBS   ?= $(shell pkg-config --libs $(PKGS)) -lm
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 
-SHARED_SRC := shared/log.c shared/config.c shared/tenants.c shared/channel.c
-WORKER_SRC := worker/worker.c worker/http.c worker/routes.c
+SHARED_SRC := shared/log.c shared/config.c shared/tenants.c shared/channel.c \
+              shared/gcra.c shared/localquota.c
+WORKER_SRC := worker/worker.c worker/http.c worker/routes.c worker/quota.c
 SUP_SRC    := supervisor/master.c supervisor/workers.c supervisor/admin.c \
               supervisor/cpus.c
 MAIN_SRC   := supervisor/main.c
 LIB_SRC    := $(SHARED_SRC) $(WORKER_SRC) $(SUP_SRC)
 
-UNIT_TESTS := check_config check_tenants check_http check_cpus
+UNIT_TESTS := check_config check_tenants check_http check_cpus check_gcra \
+              check_quota
 
 BUILD      ?= build
 OBJ        := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -227,6 +227,8 @@ config_numbers(struct config *cfg, char *err, size_t errlen)
           &cfg->http_max_body_bytes },
         { "HTTP_IDLE_TIMEOUT_MS", 60000, 100, 3600000,
           &cfg->http_idle_timeout_ms },
+        { "REDIS_TIMEOUT_MS", 25, 1, 10000, &cfg->redis_timeout_ms },
+        { "HPA_MIN_REPLICAS", 2, 1, 1000, &cfg->hpa_min_replicas },
     };
 
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {

@@ -38,6 +38,9 @@ struct config {
     int                   http_max_header_bytes;
     int                   http_max_body_bytes;
     int                   http_idle_timeout_ms;
+    int                   redis_timeout_ms;   /* budget of one quota call */
+    int                   hpa_min_replicas;   /* quota share before Redis
+                                                 has counted replicas */
 };
 
 /*

@@ -23,6 +23,7 @@
 #include "cpus.h"
 #include "master.h"
 #include "workers.h"
+#include "../shared/localquota.h"
 #include "../shared/log.h"
 
 #define MASTER_BACKLOG   4096
@@ -336,9 +337,10 @@ master_start(struct master *m)
         return -1;
     }
 
+    m->local = lq_create();
     m->workers = sup_workers_new(m, workers);
     m->admin = admin_start(m);
-    if (m->workers == NULL || m->admin == NULL
+    if (m->local == NULL || m->workers == NULL || m->admin == NULL
         || master_signals_add(m) != 0)
     {
         return -1;
@@ -347,6 +349,11 @@ master_start(struct master *m)
     log_info("MASTER", "listening on PORT %d, admin on ADMIN_PORT %d, "
              "%d workers%s", m->cfg.port, m->cfg.admin_port, workers,
              m->cfg.workers > 0 ? "" : " (auto)");
+    if (m->cfg.redis_url[0] == '\0') {
+        log_warn("REDIS", "REDIS_URL is unset: each replica enforces the "
+                 "whole quota of every tenant on its own, so N replicas "
+                 "admit up to N times it");
+    }
 
     return sup_workers_start(m->workers);
 }
@@ -376,6 +383,7 @@ master_cleanup(struct master *m)
     if (m->listen_fd >= 0) {
         close(m->listen_fd);
     }
+    lq_destroy(m->local);
     tenants_free(m->tenants);
     free(m->tenants_raw);
 }

@@ -40,6 +40,7 @@ struct master {
     uint64_t              reloads_ok;
     uint64_t              reloads_failed;
 
+    struct localquota    *local;         /* shared with every worker */
     struct sup_workers   *workers;
     struct admin         *admin;
 

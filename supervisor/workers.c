@@ -83,6 +83,7 @@ sup_child(struct sup_slot *s, int chan_fd)
         .chan_fd = chan_fd,
         .master_pid = m->pid,
         .max_conns = sup_workers_conn_share(s->owner),
+        .local = m->local,
         .cfg = &m->cfg,
         .tenants = m->tenants,
         .generation = m->generation,

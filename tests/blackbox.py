@@ -25,9 +25,10 @@ SLOW = 1.0          # time scale: sanitizer builds start and answer slower
 
 KEY_A = "orgA-demo-key-0123456789"
 KEY_B = "orgB-demo-key-0123456789"
+# Quotas high enough that only the quota tests ever meet them.
 TENANTS = {
-    "orgA": {"apiKey": KEY_A, "qps": 1000, "burst": 1000},
-    "orgB": {"apiKey": KEY_B, "qps": 1000, "burst": 1000},
+    "orgA": {"apiKey": KEY_A, "qps": 1000000, "burst": 1000000},
+    "orgB": {"apiKey": KEY_B, "qps": 1000000, "burst": 1000000},
 }
 
 
@@ -244,7 +245,8 @@ def test_oversized_bodies_and_headers_get_json_413_and_431(svc):
 def test_sighup_with_a_good_file_adds_a_tenant_within_a_second(svc):
     generation = svc.status()["generation"]
     tenants = dict(TENANTS)
-    tenants["orgC"] = {"apiKey": "orgC-demo-key-0123456789"}
+    tenants["orgC"] = {"apiKey": "orgC-demo-key-0123456789", "qps": 1000,
+                       "burst": 100}
     svc.write_tenants(tenants)
     assert svc.get(org="orgC", key="orgC-demo-key-0123456789")[0] == 401
 

@@ -15,6 +15,7 @@ static const char *const vars[] = {
     "WARMUP_PRELOAD_SYMBOLS", "LOG_LEVEL", "SHUTDOWN_DELAY_MS",
     "SHUTDOWN_TIMEOUT_MS", "HTTP_MAX_HEADER_BYTES", "HTTP_MAX_BODY_BYTES",
     "HTTP_IDLE_TIMEOUT_MS", "EXCHANGE_BASE_URL", "EXCHANGE_WS_URL",
+    "REDIS_TIMEOUT_MS", "HPA_MIN_REPLICAS",
 };
 
 
@@ -47,6 +48,8 @@ START_TEST(defaults_match_the_documented_table)
     ck_assert_int_eq(cfg.warmup_enabled, 1);
     ck_assert_str_eq(cfg.warmup_symbols, "BTCUSDT,ETHUSDT,BNBUSDT");
     ck_assert_int_eq(cfg.log_level, LL_INFO);
+    ck_assert_int_eq(cfg.redis_timeout_ms, 25);
+    ck_assert_int_eq(cfg.hpa_min_replicas, 2);
 }
 END_TEST
 
@@ -124,6 +127,8 @@ START_TEST(each_bad_value_is_named_in_one_line)
     assert_rejected("WARMUP_ENABLED", "maybe");
     assert_rejected("LOG_LEVEL", "loud");
     assert_rejected("SHUTDOWN_DELAY_MS", "-5");
+    assert_rejected("REDIS_TIMEOUT_MS", "0");
+    assert_rejected("HPA_MIN_REPLICAS", "zero");
 }
 END_TEST
 

@@ -1,5 +1,9 @@
 /*
  * The tenant API's request path (see routes.h).  Worker process only.
+ *
+ * The quota may answer from a later loop turn, after a tenants reload: the
+ * tenant is looked up again by org once the decision is in, so a handler
+ * always sees the table in force.
  */
 #include <stdio.h>
 #include <string.h>
@@ -7,24 +11,28 @@
 #include "routes.h"
 #include "../shared/log.h"
 
+#define ROUTES_HEADERS_MAX 512
+
 struct route {
     const char  *path;
-    void       (*handler)(struct http_request *req, const struct tenant *tn);
+    void       (*handler)(struct http_request *req, const struct tenant *tn,
+                          const char *headers);
 };
 
 static const struct tenants *routes_tenants;
+static struct quota *routes_quota;
+static struct routes_counters routes_rejects;
 
 
 static void
-route_health(struct http_request *req, const struct tenant *tn)
+route_health(struct http_request *req, const struct tenant *tn,
+             const char *headers)
 {
-    char headers[128], body[128];
+    char body[128];
     int n;
 
-    snprintf(headers, sizeof(headers), "X-Tenant: %s\r\n", tn->org);
     n = snprintf(body, sizeof(body), "{\"status\":\"ok\",\"org\":\"%s\"}",
                  tn->org);
-
     http_respond(req, 200, headers, body, (size_t) n);
 }
 
@@ -35,9 +43,23 @@ static const struct route routes[] = {
 
 
 void
+routes_set_quota(struct quota *q)
+{
+    routes_quota = q;
+}
+
+
+void
 routes_set_tenants(const struct tenants *tenants)
 {
     routes_tenants = tenants;
+}
+
+
+void
+routes_counters(struct routes_counters *out)
+{
+    *out = routes_rejects;
 }
 
 
@@ -69,6 +91,107 @@ routes_authenticate(const struct http_request *req)
 }
 
 
+static long
+routes_ceil_s(int64_t us)
+{
+    return us > 0 ? (long) ((us + 999999) / 1000000) : 0;
+}
+
+
+/*
+ * X-Tenant plus the rate-limit fields: the fastify-style X-RateLimit-*
+ * and the IETF RateLimit-Policy / RateLimit (whole seconds, rounded up).
+ * An unchecked decision (Redis away, fail open) claims no quota state.
+ */
+static void
+routes_quota_headers(char *buf, size_t size, const char *org,
+                     const struct quota_decision *d)
+{
+    long window, t, retry;
+    int n;
+
+    n = snprintf(buf, size, "X-Tenant: %s\r\n", org);
+    if (d->source == QUOTA_OPEN || d->source == QUOTA_CLOSED) {
+        return;
+    }
+
+    window = routes_ceil_s((int64_t) (1e6 * (double) d->limit / d->qps));
+    retry = routes_ceil_s(d->retry_after_us);
+    retry = retry > 0 ? retry : 1;
+    t = d->admitted ? routes_ceil_s(d->reset_after_us) : retry;
+
+    n += snprintf(buf + n, size - (size_t) n,
+                  "X-RateLimit-Limit: %ld\r\n"
+                  "X-RateLimit-Remaining: %ld\r\n"
+                  "X-RateLimit-Reset: %ld\r\n"
+                  "RateLimit-Policy: \"tenant\";q=%ld;w=%ld\r\n"
+                  "RateLimit: \"tenant\";r=%ld;t=%ld\r\n",
+                  d->limit, d->remaining, routes_ceil_s(d->reset_after_us),
+                  d->limit, window > 0 ? window : 1, d->remaining, t);
+
+    if (!d->admitted) {
+        snprintf(buf + n, size - (size_t) n, "Retry-After: %ld\r\n", retry);
+    }
+}
+
+
+static void
+routes_refuse(struct http_request *req, const struct quota_decision *d,
+              const char *headers)
+{
+    char body[256];
+    int n;
+
+    if (d->source == QUOTA_CLOSED) {
+        routes_rejects.unavailable++;
+        http_respond_error(req, 503, "Retry-After: 1\r\n",
+                           "quota_unavailable",
+                           "the quota store is unreachable; retry shortly");
+        return;
+    }
+
+    if (d->source == QUOTA_DEGRADED) {
+        routes_rejects.degraded++;
+    } else {
+        routes_rejects.quota++;
+    }
+
+    n = snprintf(body, sizeof(body),
+                 "{\"error\":\"rate_limited\",\"message\":\"tenant quota "
+                 "exceeded; retry after Retry-After seconds\","
+                 "\"retry_after_ms\":%lld}",
+                 (long long) ((d->retry_after_us + 999) / 1000));
+    http_respond(req, 429, headers, body, (size_t) n);
+}
+
+
+static void
+routes_decided(struct http_request *req, const char *org,
+               const struct quota_decision *d, void *arg)
+{
+    const struct route *route = arg;
+    char headers[ROUTES_HEADERS_MAX];
+    const struct tenant *tn;
+
+    routes_quota_headers(headers, sizeof(headers), org, d);
+    if (!d->admitted) {
+        routes_refuse(req, d, headers);
+        return;
+    }
+
+    tn = tenants_find(routes_tenants, org);
+    if (tn == NULL) {
+        /* removed by a reload while the quota was being decided */
+        routes_rejects.auth++;
+        http_respond_error(req, 401, NULL, "unauthorized",
+                           "missing or invalid X-Org-Id / X-Api-Key");
+        return;
+    }
+
+    route->handler(req, tn, headers);
+}
+
+
 void
 routes_handle(struct http_request *req, void *arg)
 {
@@ -92,11 +215,13 @@ routes_handle(struct http_request *req, void *arg)
 
     tn = routes_authenticate(req);
     if (tn == NULL) {
+        routes_rejects.auth++;
         log_debug("TENANT", "rejected credentials on %s", req->path);
         http_respond_error(req, 401, NULL, "unauthorized",
                            "missing or invalid X-Org-Id / X-Api-Key");
         return;
     }
 
-    route->handler(req, tn);
+    /* A failed authentication never reaches the quota store. */
+    quota_take(routes_quota, tn, req, routes_decided, (void *) route);
 }

@@ -4,6 +4,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -14,6 +15,7 @@
 #include <event2/event.h>
 
 #include "http.h"
+#include "quota.h"
 #include "routes.h"
 #include "worker.h"
 #include "../shared/channel.h"
@@ -26,6 +28,7 @@ struct worker {
     struct worker_params  *params;
     struct event_base     *base;
     struct http_server    *http;
+    struct quota          *quota;
     struct bufferevent    *chan;
     struct event          *report_ev;
     struct event          *sig_term, *sig_quit;
@@ -38,20 +41,35 @@ struct worker {
 static void
 worker_report(struct worker *w)
 {
-    struct worker_stats st;
+    struct routes_counters rc;
+    struct quota_counters qc;
     struct http_counters hc;
+    struct worker_stats st;
 
     if (w->chan == NULL) {
         return;
     }
 
     http_server_counters(w->http, &hc);
+    routes_counters(&rc);
+    quota_counters(w->quota, &qc);
+
     memset(&st, 0, sizeof(st));
     st.generation = w->generation;
     st.requests = hc.requests;
     st.accepted = hc.accepted;
     st.connections = hc.connections;
     st.draining = (uint32_t) w->draining;
+    st.rejects_auth = rc.auth;
+    st.rejects_quota = rc.quota;
+    st.rejects_degraded = rc.degraded;
+    st.rejects_unavailable = rc.unavailable;
+    st.redis_calls = qc.redis_calls;
+    st.redis_errors = qc.redis_errors;
+    st.redis_answers = qc.redis_answers;
+    st.redis_rtt_us = qc.redis_rtt_us;
+    st.redis_up = qc.redis_up;
+    st.replicas_seen = qc.replicas_seen;
 
     chan_send(w->chan, CHAN_STATS, &st, sizeof(st));
 }
@@ -245,12 +263,24 @@ worker_start(struct worker *w)
     };
     struct timeval every = { WORKER_REPORT_MS / 1000,
                              (WORKER_REPORT_MS % 1000) * 1000 };
+    char replica[160], host[128] = "replica";
 
     w->base = event_base_new();
     if (w->base == NULL) {
         log_error("WORKER", "event_base_new() failed");
         return -1;
     }
+
+    /* The pod name in Kubernetes; the master pid tells replicas apart on
+     * one host. */
+    gethostname(host, sizeof(host) - 1);
+    snprintf(replica, sizeof(replica), "%s:%d", host, (int) p->master_pid);
+    w->quota = quota_new(w->base, p->cfg, p->local, replica);
+    if (w->quota == NULL) {
+        log_error("WORKER", "could not set up quotas");
+        return -1;
+    }
+    routes_set_quota(w->quota);
 
     w->chan = bufferevent_socket_new(w->base, p->chan_fd,
                                      BEV_OPT_CLOSE_ON_FREE);
@@ -274,6 +304,7 @@ worker_start(struct worker *w)
 static void
 worker_cleanup(struct worker *w)
 {
+    quota_free(w->quota);
     if (w->http != NULL) {
         http_server_free(w->http);
     }

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "../shared/config.h"
+#include "../shared/localquota.h"
 #include "../shared/tenants.h"
 
 struct worker_params {
@@ -18,6 +19,7 @@ struct worker_params {
     int                    chan_fd;
     pid_t                  master_pid;
     int                    max_conns;   /* this worker's share */
+    struct localquota     *local;       /* the replica's shared buckets */
     const struct config   *cfg;
     struct tenants        *tenants;     /* becomes the worker's */
     uint64_t               generation;

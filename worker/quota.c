@@ -1,0 +1,826 @@
+/*
+ * Tenant quotas through Redis, with a replica-local fallback (see quota.h).
+ * Worker process only; everything runs on the worker's event loop.
+ *
+ * Lifetimes: a batch belongs to the pending list until it is sent, then to
+ * hiredis until its reply callback runs (hiredis calls it with a NULL reply
+ * when the connection goes away).  A batch whose deadline passed first is
+ * decided by the fallback and only freed by that later callback.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <openssl/evp.h>
+
+#include "quota.h"
+#include "../shared/log.h"
+
+#define QUOTA_CONNECT_TIMEOUT_MS 500
+#define QUOTA_BACKOFF_MIN_MS     100
+#define QUOTA_BACKOFF_MAX_MS     5000
+#define QUOTA_MAX_TIMEOUTS       3       /* in a row, then reconnect */
+#define QUOTA_HEARTBEAT_MS       5000
+#define QUOTA_REPLICA_TTL_S      15
+#define QUOTA_REPLICAS_KEY       "spark:replicas"
+
+/*
+ * GCRA for n requests in one step, in integer microseconds on the Redis
+ * clock: the same arithmetic as shared/gcra.c.  A denied request writes
+ * nothing; the key expires when the bucket would be full again.
+ * ARGV: emission_us, burst, n.  Returns {admitted, remaining,
+ * retry_after_us (-1 when all admitted), reset_after_us, now_us}.
+ */
+static const char quota_script[] =
+    "local emission = tonumber(ARGV[1])\n"
+    "local burst = tonumber(ARGV[2])\n"
+    "local n = tonumber(ARGV[3])\n"
+    "local t = redis.call('TIME')\n"
+    "local now = t[1] * 1000000 + t[2]\n"
+    "local tolerance = emission * burst\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1])) or now\n"
+    "if tat < now then tat = now end\n"
+    "local fit = math.floor((tolerance - (tat - now)) / emission)\n"
+    "if fit < 0 then fit = 0 end\n"
+    "local k = math.min(n, fit)\n"
+    "tat = tat + k * emission\n"
+    "if k > 0 then\n"
+    "  redis.call('SET', KEYS[1], string.format('%d', tat), 'PX',\n"
+    "             math.ceil((tat - now) / 1000) + 1)\n"
+    "end\n"
+    "local retry = -1\n"
+    "if k < n then retry = tat + emission - tolerance - now end\n"
+    "return {k, math.floor((tolerance - (tat - now)) / emission), retry,\n"
+    "        tat - now, now}\n";
+
+enum quota_link {
+    LINK_DOWN,                /* waiting out the reconnect delay */
+    LINK_CONNECTING,
+    LINK_UP
+};
+
+struct quota_wait {
+    struct http_request  *req;
+    quota_fn              fn;
+    void                 *arg;
+    struct quota_wait    *next;
+};
+
+struct quota_batch {
+    struct quota         *q;
+    struct quota_batch   *next;           /* in the pending list */
+    char                  org[TENANT_ORG_MAX + 1];
+    double                qps;
+    long                  burst;
+    long                  n;
+    struct quota_wait    *head, **tail;
+    struct event          deadline;
+    int64_t               sent_us;
+    unsigned              decided:1;
+    unsigned              retried:1;
+};
+
+struct quota {
+    struct event_base    *base;
+    const struct config  *cfg;
+    struct localquota    *local;
+    char                  replica_id[160];
+    int                   use_redis;
+    char                  host[256];
+    char                  password[256];
+    int                   port;
+    int                   db;
+    redisAsyncContext    *ac;
+    enum quota_link       link;
+    int                   attempts;       /* reconnects since last up */
+    int                   timeouts;       /* calls past budget in a row */
+    int                   announced_down;
+    int                   closing;        /* quota_free() under way */
+    struct event         *reconnect_ev;
+    struct event         *connect_timeout_ev;
+    struct event         *flush_ev;
+    struct event         *heartbeat_ev;
+    struct quota_batch   *pending;
+    struct timeval        budget;
+    char                  sha[41];
+    struct quota_counters counters;
+};
+
+static void quota_connect(struct quota *q);
+static void quota_heartbeat_cb(evutil_socket_t fd, short what, void *arg);
+
+
+int
+quota_parse_url(const char *url, char *host, int *port, int *db,
+                char *password)
+{
+    const char *p, *at, *slash, *colon;
+    size_t len;
+
+    if (strncmp(url, "redis://", 8) != 0) {
+        return -1;
+    }
+    p = url + 8;
+    password[0] = '\0';
+    *port = 6379;
+    *db = 0;
+
+    at = strchr(p, '@');
+    if (at != NULL) {
+        colon = memchr(p, ':', (size_t) (at - p));
+        p = colon != NULL ? colon + 1 : p;
+        len = (size_t) (at - p);
+        if (len >= 256) {
+            return -1;
+        }
+        memcpy(password, p, len);
+        password[len] = '\0';
+        p = at + 1;
+    }
+
+    slash = strchr(p, '/');
+    len = slash != NULL ? (size_t) (slash - p) : strlen(p);
+    colon = memchr(p, ':', len);
+    if (colon != NULL) {
+        *port = atoi(colon + 1);
+        len = (size_t) (colon - p);
+    }
+    if (len == 0 || len >= 256 || *port <= 0 || *port > 65535) {
+        return -1;
+    }
+    memcpy(host, p, len);
+    host[len] = '\0';
+
+    if (slash != NULL && slash[1] != '\0') {
+        char *end;
+
+        *db = (int) strtol(slash + 1, &end, 10);
+        if (*end != '\0' || *db < 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+quota_reply_wait(struct quota_wait *w, const char *org,
+                 const struct quota_decision *d)
+{
+    w->fn(w->req, org, d, w->arg);
+    free(w);
+}
+
+
+/* The replica-local bucket; share > 1 divides the quota among replicas. */
+static void
+quota_decide_local(struct quota *q, const char *org, double qps, long burst,
+                   enum quota_source source, struct quota_wait *w)
+{
+    long share = 1;
+    struct quota_decision d;
+    struct gcra_result r;
+    long k;
+
+    if (source == QUOTA_DEGRADED) {
+        share = q->counters.replicas_seen > 0
+                ? (long) q->counters.replicas_seen
+                : (long) q->cfg->hpa_min_replicas;
+    }
+
+    d.source = source;
+    d.qps = qps / (double) share;
+    d.limit = burst / share > 0 ? burst / share : 1;
+
+    k = lq_take(q->local, org, d.qps, d.limit, 1, &r);
+    d.admitted = k != 0;
+    d.remaining = k < 0 ? d.limit : r.remaining;
+    d.retry_after_us = k < 0 ? -1 : r.retry_after_us;
+    d.reset_after_us = k < 0 ? 0 : r.reset_after_us;
+
+    quota_reply_wait(w, org, &d);
+}
+
+
+/* Decides a wait without Redis, as REDIS_FAIL_MODE says. */
+static void
+quota_decide_fallback(struct quota *q, const char *org, double qps,
+                      long burst, struct quota_wait *w)
+{
+    struct quota_decision d = { .limit = burst, .qps = qps,
+                                .retry_after_us = -1 };
+
+    switch (q->cfg->redis_fail_mode) {
+    case REDIS_FAIL_LOCAL:
+        quota_decide_local(q, org, qps, burst, QUOTA_DEGRADED, w);
+        return;
+    case REDIS_FAIL_OPEN:
+        d.source = QUOTA_OPEN;
+        d.admitted = 1;
+        break;
+    case REDIS_FAIL_CLOSED:
+        d.source = QUOTA_CLOSED;
+        d.admitted = 0;
+        break;
+    }
+
+    quota_reply_wait(w, org, &d);
+}
+
+
+static void
+quota_batch_fallback(struct quota_batch *b)
+{
+    struct quota_wait *w, *next;
+
+    b->decided = 1;
+    for (w = b->head; w != NULL; w = next) {
+        next = w->next;
+        quota_decide_fallback(b->q, b->org, b->qps, b->burst, w);
+    }
+    b->head = NULL;
+    b->tail = &b->head;
+}
+
+
+static void
+quota_batch_free(struct quota_batch *b)
+{
+    event_del(&b->deadline);
+    free(b);
+}
+
+
+static void
+quota_batch_apply(struct quota_batch *b, const redisReply *reply)
+{
+    long k = (long) reply->element[0]->integer;
+    struct quota_decision d = {
+        .source = QUOTA_REDIS,
+        .limit = b->burst,
+        .qps = b->qps,
+        .retry_after_us = reply->element[2]->integer,
+        .reset_after_us = reply->element[3]->integer,
+    };
+    long remaining = (long) reply->element[1]->integer;
+    struct quota_wait *w, *next;
+    long i = 0;
+
+    b->decided = 1;
+    for (w = b->head; w != NULL; w = next, i++) {
+        next = w->next;
+        d.admitted = i < k;
+        d.remaining = d.admitted ? remaining + (k - 1 - i) : remaining;
+        quota_reply_wait(w, b->org, &d);
+    }
+    b->head = NULL;
+}
+
+
+static int
+quota_reply_ok(const redisReply *r)
+{
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
+        return 0;
+    }
+
+    for (size_t i = 0; i < 5; i++) {
+        if (r->element[i]->type != REDIS_REPLY_INTEGER) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int quota_send(struct quota *q, struct quota_batch *b, int eval);
+
+
+static void
+quota_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct quota_batch *b = privdata;
+    struct quota *q = b->q;
+    redisReply *reply = r;
+
+    (void) ac;
+
+    if (b->decided) {
+        quota_batch_free(b);
+        return;
+    }
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR
+        && strncmp(reply->str, "NOSCRIPT", 8) == 0 && !b->retried)
+    {
+        /* the script cache was flushed: send the script itself once */
+        b->retried = 1;
+        if (quota_send(q, b, 1) == 0) {
+            return;
+        }
+    }
+
+    if (!quota_reply_ok(reply)) {
+        q->counters.redis_errors++;
+        log_debug("REDIS", "quota call for %s failed: %s", b->org,
+                  reply == NULL ? "connection lost"
+                  : reply->type == REDIS_REPLY_ERROR ? reply->str
+                  : "unexpected reply");
+        quota_batch_fallback(b);
+        quota_batch_free(b);
+        return;
+    }
+
+    q->timeouts = 0;
+    q->counters.redis_answers++;
+    q->counters.redis_rtt_us += (uint64_t) (lq_now_us() - b->sent_us);
+    quota_batch_apply(b, reply);
+    quota_batch_free(b);
+}
+
+
+static void
+quota_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct quota_batch *b = arg;
+    struct quota *q = b->q;
+
+    (void) fd;
+    (void) what;
+
+    /* Decide now; the batch stays with hiredis until its reply. */
+    q->counters.redis_errors++;
+    quota_batch_fallback(b);
+
+    if (++q->timeouts >= QUOTA_MAX_TIMEOUTS && q->ac != NULL) {
+        log_debug("REDIS", "%d calls in a row past the %d ms budget; "
+                  "reconnecting", q->timeouts, q->cfg->redis_timeout_ms);
+        redisAsyncFree(q->ac);
+    }
+}
+
+
+/* Sends b; returns 0, or -1 when it could not be queued. */
+static int
+quota_send(struct quota *q, struct quota_batch *b, int eval)
+{
+    char key[TENANT_ORG_MAX + 16], emission[24], burst[24], n[24];
+    const char *argv[7];
+    size_t lens[7];
+
+    snprintf(key, sizeof(key), "spark:rl:{%s}", b->org);
+    snprintf(emission, sizeof(emission), "%lld",
+             (long long) gcra_emission_us(b->qps));
+    snprintf(burst, sizeof(burst), "%ld", b->burst);
+    snprintf(n, sizeof(n), "%ld", b->n);
+
+    argv[0] = eval ? "EVAL" : "EVALSHA";
+    argv[1] = eval ? quota_script : q->sha;
+    argv[2] = "1";
+    argv[3] = key;
+    argv[4] = emission;
+    argv[5] = burst;
+    argv[6] = n;
+    for (int i = 0; i < 7; i++) {
+        lens[i] = strlen(argv[i]);
+    }
+
+    if (q->ac == NULL
+        || redisAsyncCommandArgv(q->ac, quota_reply_cb, b, 7, argv, lens)
+           != REDIS_OK)
+    {
+        return -1;
+    }
+
+    q->counters.redis_calls++;
+    if (!b->retried) {
+        b->sent_us = lq_now_us();
+        event_add(&b->deadline, &q->budget);
+    }
+    return 0;
+}
+
+
+static void
+quota_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct quota *q = arg;
+    struct quota_batch *b, *next;
+
+    (void) fd;
+    (void) what;
+
+    b = q->pending;
+    q->pending = NULL;
+
+    for (; b != NULL; b = next) {
+        next = b->next;
+        if (q->link != LINK_UP || quota_send(q, b, 0) != 0) {
+            quota_batch_fallback(b);
+            quota_batch_free(b);
+        }
+    }
+}
+
+
+static struct quota_batch *
+quota_batch_for(struct quota *q, const struct tenant *tn)
+{
+    struct quota_batch *b;
+
+    for (b = q->pending; b != NULL; b = b->next) {
+        if (strcmp(b->org, tn->org) == 0) {
+            return b;
+        }
+    }
+
+    b = calloc(1, sizeof(*b));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->q = q;
+    snprintf(b->org, sizeof(b->org), "%s", tn->org);
+    b->qps = tn->qps;
+    b->burst = tn->burst;
+    b->tail = &b->head;
+    evtimer_assign(&b->deadline, q->base, quota_deadline_cb, b);
+
+    if (q->pending == NULL) {
+        /* runs after the reads already due in this loop turn */
+        event_active(q->flush_ev, EV_TIMEOUT, 1);
+    }
+    b->next = q->pending;
+    q->pending = b;
+    return b;
+}
+
+
+void
+quota_take(struct quota *q, const struct tenant *tn, struct http_request *req,
+           quota_fn fn, void *arg)
+{
+    struct quota_wait *w = malloc(sizeof(*w));
+    struct quota_batch *b;
+
+    if (w == NULL) {
+        struct quota_decision d = { .source = QUOTA_CLOSED };
+
+        fn(req, tn->org, &d, arg);
+        return;
+    }
+    w->req = req;
+    w->fn = fn;
+    w->arg = arg;
+    w->next = NULL;
+
+    if (!q->use_redis) {
+        quota_decide_local(q, tn->org, tn->qps, tn->burst, QUOTA_LOCAL, w);
+        return;
+    }
+
+    b = q->link == LINK_UP ? quota_batch_for(q, tn) : NULL;
+    if (b == NULL) {
+        quota_decide_fallback(q, tn->org, tn->qps, tn->burst, w);
+        return;
+    }
+
+    *b->tail = w;
+    b->tail = &w->next;
+    b->n++;
+}
+
+
+static const char *
+quota_mode_name(const struct quota *q)
+{
+    switch (q->cfg->redis_fail_mode) {
+    case REDIS_FAIL_OPEN:
+        return "admitted unchecked (REDIS_FAIL_MODE=open)";
+    case REDIS_FAIL_CLOSED:
+        return "refused with 503 (REDIS_FAIL_MODE=closed)";
+    default:
+        return "enforced per replica share (REDIS_FAIL_MODE=local)";
+    }
+}
+
+
+static void
+quota_link_lost(struct quota *q, const char *why)
+{
+    int delay = QUOTA_BACKOFF_MIN_MS << (q->attempts < 6 ? q->attempts : 6);
+    struct timeval tv;
+
+    if (q->closing) {
+        return;
+    }
+    if (delay > QUOTA_BACKOFF_MAX_MS) {
+        delay = QUOTA_BACKOFF_MAX_MS;
+    }
+    /* jitter: somewhere in [delay/2, delay], so replicas do not align */
+    delay = delay / 2 + rand() % (delay / 2 + 1);
+
+    q->link = LINK_DOWN;
+    q->counters.redis_up = 0;
+    q->attempts++;
+
+    if (!q->announced_down) {
+        log_warn("REDIS", "%s:%d unreachable (%s); quotas %s until it "
+                 "answers", q->host, q->port, why, quota_mode_name(q));
+        q->announced_down = 1;
+    }
+
+    tv.tv_sec = delay / 1000;
+    tv.tv_usec = (delay % 1000) * 1000;
+    evtimer_add(q->reconnect_ev, &tv);
+}
+
+
+static void
+quota_connected_cb(const redisAsyncContext *ac, int status)
+{
+    struct quota *q = ac->data;
+
+    evtimer_del(q->connect_timeout_ev);
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback */
+        q->ac = NULL;
+        quota_link_lost(q, ac->errstr);
+        return;
+    }
+
+    q->link = LINK_UP;
+    q->counters.redis_up = 1;
+    q->attempts = 0;
+    q->timeouts = 0;
+
+    if (q->announced_down) {
+        log_info("REDIS", "%s:%d answers again; quotas enforced through "
+                 "Redis", q->host, q->port);
+        q->announced_down = 0;
+    } else {
+        log_debug("REDIS", "connected to %s:%d", q->host, q->port);
+    }
+    quota_heartbeat_cb(-1, 0, q);
+}
+
+
+static void
+quota_disconnected_cb(const redisAsyncContext *ac, int status)
+{
+    struct quota *q = ac->data;
+
+    (void) status;
+
+    q->ac = NULL;
+    quota_link_lost(q, ac->err != 0 ? ac->errstr : "connection closed");
+}
+
+
+static void
+quota_script_loaded_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply *reply = r;
+
+    (void) ac;
+    (void) privdata;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        log_error("REDIS", "SCRIPT LOAD refused: %s", reply->str);
+    }
+}
+
+
+static void
+quota_connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct quota *q = arg;
+
+    (void) fd;
+    (void) what;
+
+    if (q->link == LINK_CONNECTING && q->ac != NULL) {
+        /* not connected yet: no disconnect callback will run */
+        redisAsyncFree(q->ac);
+        q->ac = NULL;
+        quota_link_lost(q, "connect timed out");
+    }
+}
+
+
+static void
+quota_reconnect_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    quota_connect(arg);
+}
+
+
+static void
+quota_connect(struct quota *q)
+{
+    struct timeval tv = { 0, QUOTA_CONNECT_TIMEOUT_MS * 1000 };
+    redisAsyncContext *ac;
+
+    ac = redisAsyncConnect(q->host, q->port);
+    if (ac == NULL || ac->err != 0) {
+        char why[128];
+
+        snprintf(why, sizeof(why), "%s",
+                 ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL) {
+            redisAsyncFree(ac);
+        }
+        quota_link_lost(q, why);
+        return;
+    }
+
+    q->ac = ac;
+    q->link = LINK_CONNECTING;
+    ac->data = q;
+    redisLibeventAttach(ac, q->base);
+    redisAsyncSetConnectCallback(ac, quota_connected_cb);
+    redisAsyncSetDisconnectCallback(ac, quota_disconnected_cb);
+
+    /* Queued now, sent first once connected. */
+    if (q->password[0] != '\0') {
+        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", q->password);
+    }
+    if (q->db != 0) {
+        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", q->db);
+    }
+    redisAsyncCommand(ac, quota_script_loaded_cb, NULL, "SCRIPT LOAD %s",
+                      quota_script);
+
+    evtimer_add(q->connect_timeout_ev, &tv);
+}
+
+
+static void
+quota_replicas_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct quota *q = privdata;
+    redisReply *reply = r;
+
+    (void) ac;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
+        && reply->integer > 0)
+    {
+        q->counters.replicas_seen = (uint32_t) reply->integer;
+    }
+}
+
+
+/* Every replica notes itself in a sorted set; its size is the count of
+ * replicas that share the quota, used to divide it when Redis is away. */
+static void
+quota_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct quota *q = arg;
+    long long now = (long long) time(NULL);
+
+    (void) fd;
+    (void) what;
+
+    if (q->link != LINK_UP) {
+        return;
+    }
+
+    redisAsyncCommand(q->ac, NULL, NULL, "ZADD %s %lld %s",
+                      QUOTA_REPLICAS_KEY, now, q->replica_id);
+    redisAsyncCommand(q->ac, NULL, NULL, "ZREMRANGEBYSCORE %s -inf %lld",
+                      QUOTA_REPLICAS_KEY, now - QUOTA_REPLICA_TTL_S);
+    redisAsyncCommand(q->ac, quota_replicas_cb, q, "ZCARD %s",
+                      QUOTA_REPLICAS_KEY);
+}
+
+
+static int
+quota_script_sha(char out[41])
+{
+    unsigned char md[20];
+    unsigned int len = 0;
+
+    if (EVP_Digest(quota_script, strlen(quota_script), md, &len,
+                   EVP_sha1(), NULL) != 1 || len != sizeof(md))
+    {
+        return -1;
+    }
+
+    for (int i = 0; i < 20; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+    return 0;
+}
+
+
+static int
+quota_start_redis(struct quota *q)
+{
+    struct timeval beat = { QUOTA_HEARTBEAT_MS / 1000, 0 };
+
+    if (quota_parse_url(q->cfg->redis_url, q->host, &q->port, &q->db,
+                        q->password) != 0
+        || quota_script_sha(q->sha) != 0)
+    {
+        log_error("REDIS", "cannot use REDIS_URL");
+        return -1;
+    }
+
+    q->budget.tv_sec = q->cfg->redis_timeout_ms / 1000;
+    q->budget.tv_usec = (q->cfg->redis_timeout_ms % 1000) * 1000;
+    q->reconnect_ev = evtimer_new(q->base, quota_reconnect_cb, q);
+    q->connect_timeout_ev = evtimer_new(q->base, quota_connect_timeout_cb, q);
+    q->flush_ev = event_new(q->base, -1, 0, quota_flush_cb, q);
+    q->heartbeat_ev = event_new(q->base, -1, EV_PERSIST, quota_heartbeat_cb,
+                                q);
+    if (q->reconnect_ev == NULL || q->connect_timeout_ev == NULL
+        || q->flush_ev == NULL || q->heartbeat_ev == NULL)
+    {
+        return -1;
+    }
+
+    event_add(q->heartbeat_ev, &beat);
+    quota_connect(q);
+    return 0;
+}
+
+
+struct quota *
+quota_new(struct event_base *base, const struct config *cfg,
+          struct localquota *local, const char *replica_id)
+{
+    struct quota *q = calloc(1, sizeof(*q));
+
+    if (q == NULL) {
+        return NULL;
+    }
+
+    q->base = base;
+    q->cfg = cfg;
+    q->local = local;
+    q->use_redis = cfg->redis_url[0] != '\0';
+    snprintf(q->replica_id, sizeof(q->replica_id), "%s", replica_id);
+    srand((unsigned) (time(NULL) ^ getpid()));
+
+    if (q->use_redis && quota_start_redis(q) != 0) {
+        quota_free(q);
+        return NULL;
+    }
+
+    return q;
+}
+
+
+void
+quota_free(struct quota *q)
+{
+    struct event *evs[4];
+    struct quota_batch *b, *next;
+
+    if (q == NULL) {
+        return;
+    }
+    q->closing = 1;
+
+    for (b = q->pending; b != NULL; b = next) {
+        next = b->next;
+        quota_batch_fallback(b);
+        quota_batch_free(b);
+    }
+    if (q->ac != NULL) {
+        /* runs the callbacks of batches still in flight */
+        redisAsyncFree(q->ac);
+    }
+
+    evs[0] = q->reconnect_ev;
+    evs[1] = q->connect_timeout_ev;
+    evs[2] = q->flush_ev;
+    evs[3] = q->heartbeat_ev;
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+        if (evs[i] != NULL) {
+            event_free(evs[i]);
+        }
+    }
+    free(q);
+}
+
+
+void
+quota_counters(const struct quota *q, struct quota_counters *out)
+{
+    *out = q->counters;
+}
