@@ -70,6 +70,8 @@ class Service:
         self.env.update(env or {})
         self.log_path = os.path.join(self.dir, "service.log")
         self.proc = None
+        self.log_file = None
+        RUNNING.append(self)
         if start:
             self.start()
 
@@ -123,7 +125,9 @@ class Service:
             return None
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             if self.wait(10) is None:
                 self.proc.kill()
@@ -154,32 +158,115 @@ def check_clean_log(text):
         assert secret not in text, "an API key reached the log"
 
 
+RUNNING = []        # services and redis servers a test started, stopped by run()
+
+
+class Redis:
+    """A real redis-server on a free port, no persistence."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = None
+        self.start()
+        RUNNING.append(self)
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(lambda: self.ping(), 5), "redis-server did not start"
+
+    def ping(self):
+        try:
+            return self.cmd("PING") == "PONG"
+        except OSError:
+            return False
+
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+    def cmd(self, *args):
+        with socket.create_connection(("127.0.0.1", self.port), 2) as s:
+            out = "*%d\r\n" % len(args)
+            for a in args:
+                a = str(a)
+                out += "$%d\r\n%s\r\n" % (len(a.encode()), a)
+            s.sendall(out.encode())
+            return read_resp(s.makefile("rb"))
+
+    def calls(self, *commands):
+        """How many times Redis ran these commands (INFO commandstats)."""
+        text = self.cmd("INFO", "commandstats")
+        total = 0
+        for line in text.splitlines():
+            for c in commands:
+                if line.startswith("cmdstat_%s:" % c):
+                    total += int(line.split("calls=")[1].split(",")[0])
+        return total
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.kill()
+
+
+def read_resp(f):
+    line = f.readline().decode().rstrip("\r\n")
+    kind, rest = line[0], line[1:]
+    if kind in "+":
+        return rest
+    if kind == "-":
+        raise OSError(rest)
+    if kind == ":":
+        return int(rest)
+    if kind == "$":
+        if int(rest) < 0:
+            return None
+        data = f.read(int(rest) + 2)
+        return data[:-2].decode()
+    if kind == "*":
+        return [read_resp(f) for _ in range(int(rest))]
+    raise OSError("bad reply " + line)
+
+
 class Load(threading.Thread):
     """Keep-alive GETs from a few client threads until stopped; counts
     every answer by status and every socket error."""
 
-    def __init__(self, svc, clients=4):
+    def __init__(self, svc, clients=4, org="orgA", key=KEY_A, ports=None):
         super().__init__(daemon=True)
-        self.svc = svc
+        self.ports = ports or [svc.port]
         self.clients = clients
+        self.headers = {"X-Org-Id": org, "X-Api-Key": key}
         self.stopped = threading.Event()
         self.lock = threading.Lock()
         self.codes = {}
         self.errors = []
+        self.latencies = []
+        self.last_answer = None
 
-    def client(self):
+    def client(self, port):
         conn = None
         while not self.stopped.is_set():
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(
-                        "127.0.0.1", self.svc.port, timeout=10 * SLOW)
+                        "127.0.0.1", port, timeout=10 * SLOW)
+                start = time.monotonic()
                 conn.request("GET", "/api/private/health",
-                             headers={"X-Org-Id": "orgA", "X-Api-Key": KEY_A})
+                             headers=self.headers)
                 resp = conn.getresponse()
                 resp.read()
+                end = time.monotonic()
                 with self.lock:
                     self.codes[resp.status] = self.codes.get(resp.status, 0) + 1
+                    self.latencies.append(end - start)
+                    if resp.status == 200:
+                        self.last_answer = end
                 if resp.getheader("Connection", "").lower() == "close":
                     conn.close()
                     conn = None
@@ -191,8 +278,9 @@ class Load(threading.Thread):
                 conn = None
 
     def run(self):
-        threads = [threading.Thread(target=self.client, daemon=True)
-                   for _ in range(self.clients)]
+        threads = [threading.Thread(target=self.client, daemon=True,
+                                    args=(self.ports[i % len(self.ports)],))
+                   for i in range(self.clients)]
         for t in threads:
             t.start()
         for t in threads:
@@ -202,6 +290,10 @@ class Load(threading.Thread):
         self.stopped.set()
         self.join(20)
         return self.codes, self.errors
+
+    def p99(self):
+        lat = sorted(self.latencies)
+        return lat[int(len(lat) * 0.99)] if lat else 0
 
 
 # ---------------------------------------------------------------- tests
@@ -443,6 +535,180 @@ def test_check_tenants_lists_every_problem():
     assert len(bad.stdout.decode().strip().splitlines()) == 2, bad.stdout
 
 
+# Quotas in Redis.  Each test starts its own redis-server.
+
+KEY_Q = "orgQ-demo-key-0123456789"
+KEY_R = "orgR-demo-key-0123456789"
+
+
+def quota_service(redis, qps, burst, env=None, **kw):
+    tenants = {"orgQ": {"apiKey": KEY_Q, "qps": qps, "burst": burst},
+               "orgR": {"apiKey": KEY_R, "qps": qps, "burst": burst}}
+    settings = {"REDIS_URL": redis.url() if redis else ""}
+    settings.update(env or {})
+    return Service(env=settings, tenants=tenants, **kw)
+
+
+def test_quota_admits_burst_then_one_per_interval_with_honest_retry_after():
+    redis = Redis()
+    svc = quota_service(redis, qps=4, burst=3)
+    answers = [svc.get(org="orgQ", key=KEY_Q) for _ in range(4)]
+    assert [a[0] for a in answers] == [200, 200, 200, 429], answers
+    assert [a[1]["X-RateLimit-Remaining"] for a in answers[:3]] == \
+        ["2", "1", "0"]
+    assert answers[0][1]["X-RateLimit-Limit"] == "3"
+    assert answers[0][1]["RateLimit-Policy"] == '"tenant";q=3;w=1'
+    code, headers, body = answers[3]
+    assert headers["Retry-After"] == "1"
+    assert json.loads(body)["error"] == "rate_limited"
+    retry = json.loads(body)["retry_after_ms"] / 1000.0
+    assert 0.15 < retry <= 0.25, retry
+    denied_at = time.monotonic()
+
+    # Denied requests do not consume: hammering changes nothing.
+    for _ in range(20):
+        assert svc.get(org="orgQ", key=KEY_Q)[0] == 429
+    time.sleep(max(0, denied_at + retry - 0.06 - time.monotonic()))
+    assert svc.get(org="orgQ", key=KEY_Q)[0] == 429
+    time.sleep(max(0, denied_at + retry + 0.06 - time.monotonic()))
+    assert svc.get(org="orgQ", key=KEY_Q)[0] == 200
+    assert svc.get(org="orgQ", key=KEY_Q)[0] == 429
+    # one key per tenant, expiring when the bucket is full again
+    ttl = redis.cmd("PTTL", "spark:rl:{orgQ}")
+    assert 0 < ttl <= 1000, ttl
+
+
+def test_failed_authentication_never_reaches_redis():
+    redis = Redis()
+    svc = quota_service(redis, qps=100, burst=100)
+    assert svc.get(org="orgQ", key=KEY_Q)[0] == 200
+    before = redis.calls("evalsha", "eval")
+    for _ in range(20):
+        assert svc.get(org="orgQ", key="wrong-key-0123456789")[0] == 401
+        assert svc.get(org="nobody", key=KEY_Q)[0] == 401
+    assert redis.calls("evalsha", "eval") == before
+
+
+def test_quota_holds_across_three_replicas_of_two_workers():
+    redis = Redis()
+    qps, burst, seconds = 50, 10, 10
+    replicas = [quota_service(redis, qps, burst) for _ in range(3)]
+    ports = [r.port for r in replicas]
+    flood_q = Load(None, clients=6, org="orgQ", key=KEY_Q, ports=ports)
+    flood_r = Load(None, clients=6, org="orgR", key=KEY_R, ports=ports)
+    start = time.monotonic()
+    flood_q.start()
+    flood_r.start()
+    time.sleep(seconds)
+    flood_q.finish()
+    flood_r.finish()
+
+    for load in (flood_q, flood_r):
+        span = load.last_answer - start
+        bound = burst + qps * span
+        admitted = load.codes.get(200, 0)
+        offered = sum(load.codes.values())
+        print("    %s: offered %d, admitted %d, bound %.1f over %.2f s"
+              % (load.headers["X-Org-Id"], offered, admitted, bound, span))
+        assert not load.errors, load.errors[:3]
+        assert set(load.codes) <= {200, 429}, load.codes
+        assert offered >= 10 * bound, (offered, bound)
+        assert 0.98 * bound <= admitted <= bound + 1, (admitted, bound)
+
+
+def test_redis_killed_mid_load_falls_back_to_the_replica_share():
+    redis = Redis()
+    svc = quota_service(redis, qps=1000000, burst=1000000)
+    load = Load(svc, clients=4, org="orgQ", key=KEY_Q)
+    load.start()
+    time.sleep(0.5)
+    redis.kill()
+    time.sleep(1.0)
+    load.finish()
+    assert not load.errors, load.errors[:3]
+    assert set(load.codes) == {200}, load.codes
+    # no request waited on a reconnect
+    assert load.p99() < 0.1 * SLOW, load.p99()
+    log = svc.log()
+    assert log.count("unreachable") <= 2, log      # once per worker
+    assert "REDIS_FAIL_MODE=local" in log
+
+    redis.start()
+    assert wait_for(lambda: svc.get(org="orgQ", key=KEY_Q)[0] == 200 and
+                    redis.cmd("EXISTS", "spark:rl:{orgQ}") == 1, 10), \
+        "global enforcement did not resume"
+    assert wait_for(lambda: svc.log().count("answers again") == 2, 10)
+
+
+def test_the_replica_share_is_the_quota_divided_by_replicas():
+    svc = quota_service(None, qps=0.5, burst=8,
+                        env={"REDIS_URL": "redis://127.0.0.1:%d/0"
+                             % free_port(), "HPA_MIN_REPLICAS": "2"})
+    codes = [svc.get(org="orgQ", key=KEY_Q)[0] for _ in range(8)]
+    assert codes == [200] * 4 + [429] * 4, codes
+    code, headers, _ = svc.get(org="orgQ", key=KEY_Q)
+    assert headers["X-RateLimit-Limit"] == "4"
+
+
+def test_fail_mode_closed_answers_503_and_never_429():
+    redis = Redis()
+    svc = quota_service(redis, qps=1, burst=1,
+                        env={"REDIS_FAIL_MODE": "closed"})
+    assert svc.get(org="orgQ", key=KEY_Q)[0] == 200
+    assert svc.get(org="orgQ", key=KEY_Q)[0] == 429
+    redis.kill()
+    for _ in range(10):
+        code, headers, body = svc.get(org="orgQ", key=KEY_Q)
+        assert code == 503, (code, body)
+        assert json.loads(body)["error"] == "quota_unavailable"
+
+
+def test_fail_mode_open_admits_without_quota_headers():
+    redis = Redis()
+    svc = quota_service(redis, qps=1, burst=1,
+                        env={"REDIS_FAIL_MODE": "open"})
+    redis.kill()
+    for _ in range(10):
+        code, headers, _ = svc.get(org="orgQ", key=KEY_Q)
+        assert code == 200
+        assert "X-RateLimit-Remaining" not in headers
+        assert headers["X-Tenant"] == "orgQ"
+
+
+def test_script_flush_mid_load_causes_no_error():
+    redis = Redis()
+    svc = quota_service(redis, qps=1000000, burst=1000000)
+    load = Load(svc, clients=4, org="orgQ", key=KEY_Q)
+    load.start()
+    for _ in range(5):
+        time.sleep(0.2)
+        redis.cmd("SCRIPT", "FLUSH")
+    time.sleep(0.2)
+    load.finish()
+    assert not load.errors, load.errors[:3]
+    assert set(load.codes) == {200}, load.codes
+    assert redis.calls("eval") >= 1, "the script was never re-sent"
+
+
+def test_the_service_starts_ready_with_redis_down():
+    svc = quota_service(None, qps=1000, burst=1000,
+                        env={"REDIS_URL": "redis://127.0.0.1:%d/0"
+                             % free_port()})
+    assert svc.admin("/readyz")[0] == 200
+    for _ in range(30):
+        assert svc.get(org="orgQ", key=KEY_Q)[0] == 200
+    time.sleep(1)
+    # one line per worker for the outage, not one per request or retry
+    assert svc.log().count("unreachable") == 2, svc.log()
+
+
+def test_without_redis_url_quotas_are_per_replica_with_a_warning():
+    svc = quota_service(None, qps=1, burst=3)
+    codes = [svc.get(org="orgQ", key=KEY_Q)[0] for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429], codes
+    assert "REDIS_URL is unset" in svc.log()
+
+
 SERVICE_TESTS = [v for k, v in sorted(globals().items())
                  if k.startswith("test_") and v.__code__.co_argcount == 1]
 PLAIN_TESTS = [v for k, v in sorted(globals().items())
@@ -450,25 +716,26 @@ PLAIN_TESTS = [v for k, v in sorted(globals().items())
 
 
 def run(test):
-    svc = None
+    del RUNNING[:]
     try:
         if test in SERVICE_TESTS:
-            svc = Service()
-            test(svc)
+            test(Service())
         else:
             test()
-        if svc is not None:
-            svc.stop()
-            svc = None
+        for thing in reversed(RUNNING):
+            thing.stop()
         return True
     except Exception:
         traceback.print_exc()
-        if svc is not None:
-            print("---- service log (tail) ----\n" + svc.log()[-3000:])
+        for thing in RUNNING:
+            if isinstance(thing, Service) and thing.log_file is not None:
+                print("---- service log (tail) ----\n" + thing.log()[-3000:])
         return False
     finally:
-        if svc is not None and svc.proc and svc.proc.poll() is None:
-            svc.proc.kill()
+        for thing in RUNNING:
+            if thing.proc is not None and thing.proc.poll() is None:
+                thing.proc.kill()
+                thing.proc.wait()
 
 
 def main():
