@@ -2,10 +2,16 @@
  * Tenant quotas through Redis, with a replica-local fallback (see quota.h).
  * Worker process only; everything runs on the worker's event loop.
  *
- * Lifetimes: a batch belongs to the pending list until it is sent, then to
- * hiredis until its reply callback runs (hiredis calls it with a NULL reply
- * when the connection goes away).  A batch whose deadline passed first is
- * decided by the fallback and only freed by that later callback.
+ * Batching: requests for one tenant wait in one pending batch; a tenant has
+ * at most one call in flight per worker, and the next batch goes out when
+ * it returns.  So a hot tenant costs about one call per round trip, not
+ * one per request, and a quiet one still gets its answer within one.
+ *
+ * Lifetimes: a batch is on the pending list until it is sent, then on the
+ * in-flight list and owned by hiredis until its reply callback runs
+ * (hiredis calls it with a NULL reply when the connection goes away).  A
+ * batch whose deadline passed first is decided by the fallback, leaves the
+ * in-flight list, and is only freed by that later callback.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -76,7 +82,7 @@ struct quota_wait {
 
 struct quota_batch {
     struct quota         *q;
-    struct quota_batch   *next;           /* in the pending list */
+    struct quota_batch   *next;           /* in pending or in flight */
     char                  org[TENANT_ORG_MAX + 1];
     double                qps;
     long                  burst;
@@ -109,6 +115,7 @@ struct quota {
     struct event         *flush_ev;
     struct event         *heartbeat_ev;
     struct quota_batch   *pending;
+    struct quota_batch   *inflight;       /* sent, not yet decided */
     struct timeval        budget;
     char                  sha[41];
     struct quota_counters counters;
@@ -306,6 +313,53 @@ quota_reply_ok(const redisReply *r)
 static int quota_send(struct quota *q, struct quota_batch *b, int eval);
 
 
+/*
+ * Pending batches go out from a zero timeout: libevent runs it after the
+ * reads that its next poll finds, so what arrives meanwhile joins them.
+ */
+static void
+quota_flush_soon(struct quota *q)
+{
+    static const struct timeval now = { 0, 0 };
+
+    if (!evtimer_pending(q->flush_ev, NULL)) {
+        evtimer_add(q->flush_ev, &now);
+    }
+}
+
+
+static struct quota_batch *
+quota_find(struct quota_batch *list, const char *org)
+{
+    for (; list != NULL; list = list->next) {
+        if (strcmp(list->org, org) == 0) {
+            return list;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* b is decided: off the in-flight list, and its tenant's next batch may go. */
+static void
+quota_landed(struct quota *q, struct quota_batch *b)
+{
+    struct quota_batch **p;
+
+    for (p = &q->inflight; *p != NULL; p = &(*p)->next) {
+        if (*p == b) {
+            *p = b->next;
+            break;
+        }
+    }
+
+    if (quota_find(q->pending, b->org) != NULL) {
+        quota_flush_soon(q);
+    }
+}
+
+
 static void
 quota_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
@@ -329,6 +383,8 @@ quota_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
             return;
         }
     }
+
+    quota_landed(q, b);
 
     if (!quota_reply_ok(reply)) {
         q->counters.redis_errors++;
@@ -360,6 +416,7 @@ quota_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
     /* Decide now; the batch stays with hiredis until its reply. */
     q->counters.redis_errors++;
+    quota_landed(q, b);
     quota_batch_fallback(b);
 
     if (++q->timeouts >= QUOTA_MAX_TIMEOUTS && q->ac != NULL) {
@@ -425,7 +482,14 @@ quota_flush_cb(evutil_socket_t fd, short what, void *arg)
 
     for (; b != NULL; b = next) {
         next = b->next;
-        if (q->link != LINK_UP || quota_send(q, b, 0) != 0) {
+        if (q->link == LINK_UP && quota_find(q->inflight, b->org) != NULL) {
+            /* goes when the tenant's call in flight returns */
+            b->next = q->pending;
+            q->pending = b;
+        } else if (q->link == LINK_UP && quota_send(q, b, 0) == 0) {
+            b->next = q->inflight;
+            q->inflight = b;
+        } else {
             quota_batch_fallback(b);
             quota_batch_free(b);
         }
@@ -436,12 +500,10 @@ quota_flush_cb(evutil_socket_t fd, short what, void *arg)
 static struct quota_batch *
 quota_batch_for(struct quota *q, const struct tenant *tn)
 {
-    struct quota_batch *b;
+    struct quota_batch *b = quota_find(q->pending, tn->org);
 
-    for (b = q->pending; b != NULL; b = b->next) {
-        if (strcmp(b->org, tn->org) == 0) {
-            return b;
-        }
+    if (b != NULL) {
+        return b;
     }
 
     b = calloc(1, sizeof(*b));
@@ -456,10 +518,7 @@ quota_batch_for(struct quota *q, const struct tenant *tn)
     b->tail = &b->head;
     evtimer_assign(&b->deadline, q->base, quota_deadline_cb, b);
 
-    if (q->pending == NULL) {
-        /* runs after the reads already due in this loop turn */
-        event_active(q->flush_ev, EV_TIMEOUT, 1);
-    }
+    quota_flush_soon(q);
     b->next = q->pending;
     q->pending = b;
     return b;
