@@ -1,10 +1,14 @@
 /*
  * The worker's HTTP/1.1 server (see http.h).  Worker process only.
  *
- * One request is handled at a time per connection: reading stops while a
- * request is with the handler, and resumes once its answer is flushed, so
- * pipelined requests are answered in order and a slow client cannot make
- * the worker buffer answers for it.
+ * One request is handled at a time per connection: the next one is parsed
+ * only once the answer to the last is flushed, so pipelined requests are
+ * answered in order, and the input buffer's high-water mark stops reading
+ * from a client that sends without reading its answers.
+ *
+ * Answers are written straight to the socket; only what the kernel does
+ * not take at once is left to libevent's write event, which spares two
+ * epoll_ctl calls per request.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -60,7 +64,8 @@ struct http_conn {
     char                *head;         /* the request's header block */
     size_t               head_size;
     unsigned             busy:1;       /* req is with the handler */
-    unsigned             writing:1;    /* an answer is being flushed */
+    unsigned             dispatching:1;  /* inside the handler call */
+    unsigned             writing:1;    /* libevent is flushing an answer */
     unsigned             reading_body:1;
     unsigned             close_after_write:1;
     struct timespec      idle_since;   /* last answer flushed, or accept */
@@ -68,6 +73,8 @@ struct http_conn {
 
 static void conn_process(struct http_conn *c);
 static void conn_close(struct http_conn *c);
+static int conn_flush(struct http_conn *c);
+static void conn_after_write(struct http_conn *c);
 
 
 const char *
@@ -143,11 +150,51 @@ conn_write(struct http_conn *c, enum http_method method, int minor,
     }
 
     c->srv->counters.requests++;
-    c->writing = 1;
     if (!keep_alive) {
         c->close_after_write = 1;
         bufferevent_disable(c->bev, EV_READ);
     }
+}
+
+
+/*
+ * Writes the output straight to the socket.  Returns 1 when all of it went
+ * out; otherwise libevent writes the rest and calls conn_write_cb.
+ */
+static int
+conn_flush(struct http_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+    while (evbuffer_get_length(out) > 0) {
+        if (evbuffer_write(out, fd) <= 0) {
+            break;
+        }
+    }
+
+    if (evbuffer_get_length(out) == 0) {
+        return 1;
+    }
+
+    /* EAGAIN, or an error that libevent will report to conn_event_cb */
+    c->writing = 1;
+    bufferevent_enable(c->bev, EV_WRITE);
+    return 0;
+}
+
+
+/* An answer is out: close, or go on with what the client sent since. */
+static void
+conn_after_write(struct http_conn *c)
+{
+    if (c->close_after_write) {
+        conn_close(c);
+        return;
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
+    conn_process(c);
 }
 
 
@@ -184,7 +231,10 @@ http_respond(struct http_request *req, int status, const char *headers,
         req->body = NULL;
     }
 
-    /* Reading resumes from the write callback, once this answer is out. */
+    /* Inside the handler call, conn_process() carries on by itself. */
+    if (conn_flush(c) && !c->dispatching) {
+        conn_after_write(c);
+    }
 }
 
 
@@ -214,6 +264,10 @@ conn_fail(struct http_conn *c, int status, const char *code,
     conn_write(c, HTTP_GET, 1, status, 0, NULL, body, (size_t) n);
     evbuffer_drain(bufferevent_get_input(c->bev),
                    evbuffer_get_length(bufferevent_get_input(c->bev)));
+
+    /* libevent writes it; the write callback then closes */
+    c->writing = 1;
+    bufferevent_enable(c->bev, EV_WRITE);
 }
 
 
@@ -492,26 +546,29 @@ conn_dispatch(struct http_conn *c)
     struct http_server *srv = c->srv;
 
     c->busy = 1;
+    c->dispatching = 1;
     c->req.conn = c;
     clock_gettime(CLOCK_MONOTONIC, &c->req.started);
-    bufferevent_disable(c->bev, EV_READ);
 
     srv->handler(&c->req, srv->handler_arg);
+    c->dispatching = 0;
 }
 
 
-static void
-conn_process(struct http_conn *c)
+/*
+ * Takes the next request (head and body) from the input.  Returns 1 when
+ * one is ready, 0 when more bytes are needed, -1 after answering an error.
+ */
+static int
+conn_next_request(struct http_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
 
-    if (c->busy || c->close_after_write) {
-        return;
-    }
-
     if (!c->reading_body) {
-        if (conn_read_head(c) != 1) {
-            return;
+        int rc = conn_read_head(c);
+
+        if (rc != 1) {
+            return rc;
         }
         c->reading_body = c->req.body_len > 0;
         c->req.body = NULL;
@@ -519,18 +576,41 @@ conn_process(struct http_conn *c)
 
     if (c->reading_body) {
         if (evbuffer_get_length(in) < c->req.body_len) {
-            return;
+            return 0;
         }
         c->req.body = evbuffer_new();
         if (c->req.body == NULL) {
             conn_fail(c, 500, "internal", "out of memory");
-            return;
+            return -1;
         }
         evbuffer_remove_buffer(in, c->req.body, c->req.body_len);
         c->reading_body = 0;
     }
 
-    conn_dispatch(c);
+    return 1;
+}
+
+
+/* Answers the requests the input holds, one after another, while each is
+ * answered at once; stops at one that is answered later. */
+static void
+conn_process(struct http_conn *c)
+{
+    while (!c->busy && !c->writing && !c->close_after_write) {
+        if (conn_next_request(c) != 1) {
+            return;
+        }
+
+        conn_dispatch(c);
+
+        if (!c->busy && !c->writing) {
+            if (c->close_after_write) {
+                conn_close(c);
+                return;
+            }
+            clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
+        }
+    }
 }
 
 
@@ -547,22 +627,12 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct http_conn *c = arg;
 
-    /* libevent also calls this when a new socket turns writable */
-    if (c->busy || !c->writing) {
+    if (!c->writing) {
         return;
     }
     c->writing = 0;
-
-    if (c->close_after_write) {
-        conn_close(c);
-        return;
-    }
-
-    clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
-    bufferevent_enable(bev, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
-        conn_process(c);
-    }
+    bufferevent_disable(bev, EV_WRITE);
+    conn_after_write(c);
 }
 
 
@@ -577,7 +647,6 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
         /* a request started and stalled: say so before closing */
         conn_fail(c, 408, "request_timeout",
                   "the request was not received in time");
-        bufferevent_enable(bev, EV_WRITE);
         return;
     }
 
@@ -695,8 +764,11 @@ conn_new(struct http_server *srv, int fd)
     wr.tv_sec = HTTP_WRITE_TIMEOUT_MS / 1000;
     wr.tv_usec = 0;
     bufferevent_set_timeouts(c->bev, &idle, &wr);
+    bufferevent_setwatermark(c->bev, EV_READ, 0,
+                             srv->limits.max_header_bytes
+                             + srv->limits.max_body_bytes + 4096);
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
 
     c->next = srv->conns;
     if (srv->conns != NULL) {
