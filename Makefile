@@ -3,7 +3,9 @@
 #   make            the binary (./spark-executor)
 #   make test       unit + black-box tests, then again under ASan/UBSan
 #   make run        the service with demo tenants (installs what is missing)
-#   make bench      throughput against the bare libevent baseline
+#   make bench      throughput against the bare libevent baseline and the
+#                   Node.js service it replaces
+#   make image-local  a runtime image built with buildah from the binary
 #   make static     a fully static binary (Alpine/musl build stage)
 
 VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -33,8 +35,8 @@ UNIT_TESTS := check_config check_tenants check_http check_cpus check_gcra \
 BUILD      ?= build
 OBJ        := $(LIB_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test test-unit test-blackbox test-san test-deploy run bench \
-        static clean
+.PHONY: all deps test test-unit test-blackbox test-san test-deploy \
+        test-image image-local run bench static clean
 
 all: spark-executor
 
@@ -57,6 +59,7 @@ test: deps
 	$(MAKE) test-unit test-blackbox
 	$(MAKE) test-san
 	$(MAKE) test-deploy
+	$(MAKE) test-image
 
 test-unit: $(UNIT_TESTS:%=$(BUILD)/tests/%)
 	@set -e; for t in $^; do echo "== $$t"; CK_FORK=yes $$t; done
@@ -81,6 +84,14 @@ test-deploy:
 	tests/docker/lint.sh
 	tests/scripts/run.sh
 
+# A runtime image FROM scratch with buildah (no Docker engine needed): the
+# local binary, the shared libraries it links, user 65532, no shell.
+image-local: spark-executor
+	scripts/image-local ./spark-executor
+
+test-image: spark-executor
+	tests/image/run.sh
+
 build/san/spark-executor: $(OBJ) $(BUILD)/supervisor/main.o
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -88,7 +99,7 @@ run: deps spark-executor
 	@scripts/run-local
 
 bench: deps spark-executor
-	@scripts/bench
+	@scripts/bench --node
 
 static:
 	$(MAKE) spark-executor LDFLAGS="-static" \
