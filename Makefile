@@ -22,14 +22,16 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 
 SHARED_SRC := shared/log.c shared/config.c shared/tenants.c shared/channel.c \
-              shared/gcra.c shared/localquota.c
+              shared/gcra.c shared/localquota.c shared/stats.c \
+              shared/tally.c
 WORKER_SRC := worker/worker.c worker/http.c worker/routes.c worker/quota.c
 SUP_SRC    := supervisor/master.c supervisor/workers.c supervisor/admin.c \
-              supervisor/cpus.c
+              supervisor/cpus.c supervisor/metrics.c
 MAIN_SRC   := supervisor/main.c
 LIB_SRC    := $(SHARED_SRC) $(WORKER_SRC) $(SUP_SRC)
 
 UNIT_TESTS := check_config check_tenants check_http check_cpus check_gcra \
+              check_stats \
               check_quota
 
 BUILD      ?= build

@@ -8,6 +8,8 @@
  *                      CHAN_DRAIN    stop accepting, finish, exit 0
  *   worker -> master   CHAN_STATS    struct worker_stats, every second and
  *                                    at once after a tenants change
+ *                      CHAN_ORGS     struct org_tally[], the orgs whose
+ *                                    counts changed, before each CHAN_STATS
  */
 #ifndef SPARK_CHANNEL_H
 #define SPARK_CHANNEL_H
@@ -22,7 +24,8 @@
 enum chan_type {
     CHAN_TENANTS = 1,
     CHAN_DRAIN,
-    CHAN_STATS
+    CHAN_STATS,
+    CHAN_ORGS
 };
 
 struct chan_frame {

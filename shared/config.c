@@ -228,6 +228,8 @@ config_numbers(struct config *cfg, char *err, size_t errlen)
         { "HTTP_IDLE_TIMEOUT_MS", 60000, 100, 3600000,
           &cfg->http_idle_timeout_ms },
         { "REDIS_TIMEOUT_MS", 25, 1, 10000, &cfg->redis_timeout_ms },
+        { "WORKER_TIMEOUT_MS", 10000, 2000, 600000,
+          &cfg->worker_timeout_ms },
         { "HPA_MIN_REPLICAS", 2, 1, 1000, &cfg->hpa_min_replicas },
     };
 
@@ -255,6 +257,8 @@ config_from_env(struct config *cfg, char *err, size_t errlen)
         || config_redis_url(cfg, err, errlen) != 0
         || config_log_level(cfg, err, errlen) != 0
         || config_bool("WARMUP_ENABLED", 1, &cfg->warmup_enabled,
+                       err, errlen) != 0
+        || config_bool("METRICS_ENABLED", 1, &cfg->metrics_enabled,
                        err, errlen) != 0
         || config_str("TENANT_KEYS_FILE", "runtime/tenants.json",
                       cfg->tenants_file, sizeof(cfg->tenants_file),

@@ -29,6 +29,7 @@ struct config {
     char                  redis_url[CONFIG_STR_MAX];  /* "" = unset */
     enum redis_fail_mode  redis_fail_mode;
     int                   warmup_enabled;
+    int                   metrics_enabled;    /* per-request accounting */
     char                  warmup_symbols[CONFIG_STR_MAX];
     char                  exchange_base_url[CONFIG_STR_MAX];
     char                  exchange_ws_url[CONFIG_STR_MAX];
@@ -39,6 +40,7 @@ struct config {
     int                   http_max_body_bytes;
     int                   http_idle_timeout_ms;
     int                   redis_timeout_ms;   /* budget of one quota call */
+    int                   worker_timeout_ms;  /* silence before the kill */
     int                   hpa_min_replicas;   /* quota share before Redis
                                                  has counted replicas */
 };

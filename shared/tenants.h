@@ -16,6 +16,8 @@
 #define TENANT_ORG_MAX       64
 #define TENANTS_PROBLEMS_MAX 32
 
+struct org_tally;
+
 struct tenant {
     char           *org;
     unsigned char   key_digest[TENANT_DIGEST_LEN];
@@ -23,6 +25,8 @@ struct tenant {
     int             burst;
     char           *exchange_key;     /* NULL when the tenant has none */
     char           *exchange_secret;
+    struct org_tally *tally;          /* a worker's counters for the org;
+                                         NULL until the worker sets it */
 };
 
 struct tenants {

@@ -11,6 +11,7 @@
 
 #include "admin.h"
 #include "master.h"
+#include "metrics.h"
 #include "workers.h"
 #include "../shared/log.h"
 
@@ -94,7 +95,7 @@ admin_status(struct evhttp_request *req, struct master *m)
     const struct sup_workers *ws = m->workers;
     const char *why;
     json_t *root, *workers;
-    uint64_t requests = ws->retired.requests;
+    uint64_t requests = ws->retired.stats.requests;
     char *text;
 
     workers = json_array();
@@ -118,7 +119,8 @@ admin_status(struct evhttp_request *req, struct master *m)
                      "failed", (json_int_t) m->reloads_failed,
                      "workers_wanted", ws->target,
                      "workers_alive", sup_workers_alive(ws),
-                     "worker_restarts", (json_int_t) ws->retired.restarts,
+                     "worker_restarts",
+                     (json_int_t) sup_workers_restarts(ws),
                      "requests", (json_int_t) requests,
                      "workers", workers);
 
@@ -129,11 +131,21 @@ admin_status(struct evhttp_request *req, struct master *m)
 }
 
 
-/* Metrics will be served from the same folded stats, as another route. */
+static void
+admin_metrics(struct evhttp_request *req, struct master *m)
+{
+    met_render(m, evhttp_request_get_output_buffer(req));
+    evhttp_add_header(evhttp_request_get_output_headers(req),
+                      "Content-Type", "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+
 static const struct admin_route admin_routes[] = {
     { "/healthz", admin_healthz },
     { "/readyz", admin_readyz },
     { "/status", admin_status },
+    { "/metrics", admin_metrics },
 };
 
 

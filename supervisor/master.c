@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -125,6 +126,7 @@ master_reload(struct master *m)
     m->tenants_raw_len = len;
     m->generation++;
     m->reloads_ok++;
+    m->reloaded_at = time(NULL);
 
     log_info("RELOAD", "generation %llu: %zu tenants from %s",
              (unsigned long long) m->generation, t->count,
@@ -264,6 +266,50 @@ master_signal_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 
+/*
+ * Stats double as heartbeats: a worker silent for WORKER_TIMEOUT_MS is
+ * killed and replaced.  A tick that comes far too late means the master
+ * itself was stopped; the workers then get a fresh allowance instead.
+ */
+static void
+master_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct master *m = arg;
+    double late = master_since(&m->watchdog_tick) * 1000
+                  - m->cfg.worker_timeout_ms / 4;
+
+    (void) fd;
+    (void) what;
+
+    clock_gettime(CLOCK_MONOTONIC, &m->watchdog_tick);
+    if (late > m->cfg.worker_timeout_ms / 2) {
+        log_warn("MASTER", "the master was held up for %.0f ms; restarting "
+                 "the workers' silence clocks", late);
+        sup_workers_heard_now(m->workers);
+        return;
+    }
+
+    sup_workers_watchdog(m->workers, m->cfg.worker_timeout_ms);
+}
+
+
+static int
+master_watchdog_start(struct master *m)
+{
+    int ms = m->cfg.worker_timeout_ms / 4;
+    struct timeval every = { ms / 1000, (ms % 1000) * 1000 };
+
+    m->watchdog_ev = event_new(m->base, -1, EV_PERSIST, master_watchdog_cb,
+                               m);
+    if (m->watchdog_ev == NULL) {
+        return -1;
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &m->watchdog_tick);
+    return event_add(m->watchdog_ev, &every);
+}
+
+
 static int
 master_signals_add(struct master *m)
 {
@@ -341,7 +387,7 @@ master_start(struct master *m)
     m->workers = sup_workers_new(m, workers);
     m->admin = admin_start(m);
     if (m->local == NULL || m->workers == NULL || m->admin == NULL
-        || master_signals_add(m) != 0)
+        || master_signals_add(m) != 0 || master_watchdog_start(m) != 0)
     {
         return -1;
     }
@@ -369,6 +415,9 @@ master_cleanup(struct master *m)
     }
     if (m->shutdown_ev != NULL) {
         event_free(m->shutdown_ev);
+    }
+    if (m->watchdog_ev != NULL) {
+        event_free(m->watchdog_ev);
     }
     if (m->deadline_ev != NULL) {
         event_free(m->deadline_ev);

@@ -39,6 +39,8 @@ struct master {
     uint64_t              generation;
     uint64_t              reloads_ok;
     uint64_t              reloads_failed;
+    time_t                reloaded_at;   /* last successful reload, or 0 */
+    double                ready_ms;      /* start to first worker up */
 
     struct localquota    *local;         /* shared with every worker */
     struct sup_workers   *workers;
@@ -46,6 +48,9 @@ struct master {
 
     struct event         *signals[MASTER_NSIGNALS];
     enum master_state     state;
+    struct event         *watchdog_ev;
+    struct timespec       watchdog_tick;
+    double                cpu_seconds;   /* the most ever rendered */
     struct event         *shutdown_ev;
     struct event         *deadline_ev;
     int                   exit_code;

@@ -35,6 +35,10 @@
 
 static int sup_slot_spawn(struct sup_slot *s);
 
+const char *const sup_cause_names[SUP_CAUSES] = {
+    "exit", "signal", "watchdog"
+};
+
 
 static void
 sup_close_fds_except(int keep_a, int keep_b)
@@ -95,6 +99,29 @@ sup_child(struct sup_slot *s, int chan_fd)
 }
 
 
+/* A report of per-org counts: each entry replaces the worker's last. */
+static void
+sup_slot_take_orgs(struct sup_slot *s, const struct chan_frame *f)
+{
+    size_t n = f->len / sizeof(struct org_tally);
+
+    if (f->len % sizeof(struct org_tally) != 0 || s->orgs == NULL) {
+        return;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        struct org_tally e, *t;
+
+        memcpy(&e, f->payload + i * sizeof(e), sizeof(e));
+        e.org[sizeof(e.org) - 1] = '\0';
+        t = tally_get(s->orgs, e.org);
+        if (t != NULL) {
+            *t = e;
+        }
+    }
+}
+
+
 static void
 sup_slot_chan_read(struct bufferevent *bev, void *arg)
 {
@@ -102,10 +129,20 @@ sup_slot_chan_read(struct bufferevent *bev, void *arg)
     struct chan_frame f;
 
     while (chan_recv(bev, &f) == 1) {
-        if (f.type == CHAN_STATS && f.len == sizeof(s->stats)) {
+        if (f.type == CHAN_ORGS) {
+            sup_slot_take_orgs(s, &f);
+        } else if (f.type == CHAN_STATS && f.len == sizeof(s->stats)) {
             uint64_t was = s->stats.generation;
 
             memcpy(&s->stats, f.payload, sizeof(s->stats));
+            clock_gettime(CLOCK_MONOTONIC, &s->last_report);
+            if (s->owner->m->ready_ms == 0) {
+                struct master *m = s->owner->m;
+
+                m->ready_ms = master_since(&m->started) * 1000;
+                log_info("WARMUP", "first worker up %.1f ms after start",
+                         m->ready_ms);
+            }
             if (!s->reported || was != s->stats.generation) {
                 log_debug("WORKER", "slot %d pid %d serves generation %llu",
                           s->index, (int) s->pid,
@@ -188,8 +225,11 @@ sup_slot_spawn(struct sup_slot *s)
     s->pid = pid;
     s->state = SLOT_RUNNING;
     s->reported = 0;
+    s->watchdog_kill = 0;
     memset(&s->stats, 0, sizeof(s->stats));
+    s->orgs = tally_new();
     clock_gettime(CLOCK_MONOTONIC, &s->started);
+    s->last_report = s->started;
 
     log_info("WORKER", "slot %d started pid %d (generation %llu)", s->index,
              (int) pid, (unsigned long long) m->generation);
@@ -229,6 +269,11 @@ sup_workers_new(struct master *m, int target)
 
     ws->m = m;
     ws->target = target;
+    ws->retired.orgs = tally_new();
+    if (ws->retired.orgs == NULL) {
+        free(ws);
+        return NULL;
+    }
     for (int i = 0; i < SUP_SLOTS_MAX; i++) {
         ws->slots[i].index = i;
         ws->slots[i].owner = ws;
@@ -246,8 +291,10 @@ sup_workers_free(struct sup_workers *ws)
         if (ws->slots[i].respawn_ev != NULL) {
             event_free(ws->slots[i].respawn_ev);
         }
+        tally_free(ws->slots[i].orgs);
     }
 
+    tally_free(ws->retired.orgs);
     free(ws);
 }
 
@@ -339,6 +386,12 @@ sup_log_exit(const struct sup_slot *s, int status, int planned)
 {
     double up = master_since(&s->started);
 
+    if (s->watchdog_kill) {
+        log_warn("WORKER", "slot %d pid %d killed by the watchdog after "
+                 "%.1f s", s->index, (int) s->pid, up);
+        return;
+    }
+
     if (WIFEXITED(status)) {
         int code = WEXITSTATUS(status);
 
@@ -356,6 +409,29 @@ sup_log_exit(const struct sup_slot *s, int status, int planned)
 }
 
 
+/* Folds a dead worker's last counts into the totals of those gone. */
+static void
+sup_slot_retire(struct sup_slot *s)
+{
+    struct sup_retired *r = &s->owner->retired;
+
+    stats_add_counters(&r->stats, &s->stats);
+    memset(&s->stats, 0, sizeof(s->stats));
+
+    for (size_t i = 0; s->orgs != NULL && i < tally_count(s->orgs); i++) {
+        struct org_tally *from = tally_at(s->orgs, i);
+        struct org_tally *into = tally_get(r->orgs, from->org);
+
+        if (into != NULL) {
+            stats_add_tally(into, from);
+        }
+    }
+
+    tally_free(s->orgs);
+    s->orgs = NULL;
+}
+
+
 static void
 sup_slot_exited(struct sup_slot *s, int status)
 {
@@ -367,9 +443,7 @@ sup_slot_exited(struct sup_slot *s, int status)
     sup_slot_chan_close(s);
     sup_log_exit(s, status, planned);
 
-    ws->retired.requests += s->stats.requests;
-    ws->retired.accepted += s->stats.accepted;
-    memset(&s->stats, 0, sizeof(s->stats));
+    sup_slot_retire(s);
     s->pid = 0;
 
     if (planned || ws->m->state == MASTER_DRAINING) {
@@ -382,7 +456,9 @@ sup_slot_exited(struct sup_slot *s, int status)
         return;
     }
 
-    ws->retired.restarts++;
+    ws->retired.restarts[s->watchdog_kill ? SUP_CAUSE_WATCHDOG
+                         : WIFSIGNALED(status) ? SUP_CAUSE_SIGNAL
+                         : SUP_CAUSE_EXIT]++;
     if (master_since(&s->started) < SUP_YOUNG_S) {
         s->young_deaths++;
         sup_note_young_death(ws);
@@ -562,4 +638,46 @@ sup_workers_conn_share(const struct sup_workers *ws)
     int share = ws->m->cfg.http_concurrency / ws->target;
 
     return share > 0 ? share : 1;
+}
+
+
+void
+sup_workers_watchdog(struct sup_workers *ws, int timeout_ms)
+{
+    for (int i = 0; i < SUP_SLOTS_MAX; i++) {
+        struct sup_slot *s = &ws->slots[i];
+        double silent = master_since(&s->last_report) * 1000;
+
+        if (s->pid == 0 || s->watchdog_kill || silent <= timeout_ms) {
+            continue;
+        }
+
+        log_error("WORKER", "slot %d pid %d silent for %.0f ms (more than "
+                  "WORKER_TIMEOUT_MS %d); killing it", s->index, (int) s->pid,
+                  silent, timeout_ms);
+        s->watchdog_kill = 1;
+        kill(s->pid, SIGKILL);
+    }
+}
+
+
+void
+sup_workers_heard_now(struct sup_workers *ws)
+{
+    for (int i = 0; i < SUP_SLOTS_MAX; i++) {
+        clock_gettime(CLOCK_MONOTONIC, &ws->slots[i].last_report);
+    }
+}
+
+
+uint64_t
+sup_workers_restarts(const struct sup_workers *ws)
+{
+    uint64_t n = 0;
+
+    for (int i = 0; i < SUP_CAUSES; i++) {
+        n += ws->retired.restarts[i];
+    }
+
+    return n;
 }

@@ -13,6 +13,7 @@
 #include <event2/bufferevent.h>
 
 #include "../shared/stats.h"
+#include "../shared/tally.h"
 
 #define SUP_SLOTS_MAX 256
 
@@ -25,14 +26,27 @@ enum sup_slot_state {
     SLOT_RESPAWNING      /* dead, waiting out its restart delay */
 };
 
+/* Why a worker had to be replaced. */
+enum sup_cause {
+    SUP_CAUSE_EXIT,                      /* it exited on its own */
+    SUP_CAUSE_SIGNAL,                    /* a signal killed it */
+    SUP_CAUSE_WATCHDOG,                  /* it stopped reporting */
+    SUP_CAUSES
+};
+
+extern const char *const sup_cause_names[SUP_CAUSES];
+
 struct sup_slot {
     int                   index;
     enum sup_slot_state   state;
     pid_t                 pid;
     struct timespec       started;
+    struct timespec       last_report;
     struct bufferevent   *chan;
     struct worker_stats   stats;         /* the last report */
+    struct tally_map     *orgs;          /* its last per-org report */
     int                   reported;      /* at least one report arrived */
+    int                   watchdog_kill; /* killed for its silence */
     unsigned              young_deaths;  /* in a row */
     struct event         *respawn_ev;
     struct sup_workers   *owner;
@@ -40,9 +54,9 @@ struct sup_slot {
 
 /* Counts of workers that are gone, so that totals never go backwards. */
 struct sup_retired {
-    uint64_t  requests;
-    uint64_t  accepted;
-    uint64_t  restarts;
+    struct worker_stats   stats;         /* its counters; gauges unused */
+    struct tally_map     *orgs;
+    uint64_t              restarts[SUP_CAUSES];
 };
 
 struct sup_workers {
@@ -81,5 +95,13 @@ int sup_workers_crash_looping(const struct sup_workers *ws);
 
 /* The master's copy of each worker's connection share. */
 int sup_workers_conn_share(const struct sup_workers *ws);
+
+/* Kills (SIGKILL) every worker silent for longer than timeout_ms. */
+void sup_workers_watchdog(struct sup_workers *ws, int timeout_ms);
+
+/* Counts every worker as heard from now (after the master was stopped). */
+void sup_workers_heard_now(struct sup_workers *ws);
+
+uint64_t sup_workers_restarts(const struct sup_workers *ws);
 
 #endif

@@ -709,6 +709,118 @@ def test_without_redis_url_quotas_are_per_replica_with_a_warning():
     assert "REDIS_URL is unset" in svc.log()
 
 
+# Metrics and the watchdog.
+
+# The guide's names end in _ms, which promtool's lint calls abbreviated
+# units; the dashboards that use them are why they stay.  Anything else
+# it reports fails the test.
+PROMTOOL_ACCEPTED = {
+    "spark_perf_http_duration_ms metric names should not contain "
+    "abbreviated units",
+    "spark_warmup_duration_ms metric names should not contain "
+    "abbreviated units",
+}
+
+
+def scrape(svc):
+    code, _, text = svc.admin("/metrics")
+    assert code == 200, (code, text)
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return text, values
+
+
+def test_metrics_count_every_request_and_pass_promtool(svc):
+    for _ in range(7):
+        assert svc.get()[0] == 200
+    for _ in range(3):
+        assert svc.get(org="orgB", key="wrong-key-0123456789")[0] == 401
+    for _ in range(2):
+        assert svc.get(org="not-a-tenant", key="x")[0] == 401
+    assert svc.get("/nope")[0] == 404
+    time.sleep(1.2)      # one report interval
+
+    text, v = scrape(svc)
+    assert v['spark_tenant_requests_total{org="orgA"}'] == 7
+    assert v['spark_tenant_requests_total{org="orgB"}'] == 3
+    assert v['spark_tenant_rejects_total{org="orgB",reason="auth"}'] == 3
+    assert v['spark_tenant_requests_total{org="(unknown)"}'] == 2
+    assert "not-a-tenant" not in text and KEY_A not in text
+    assert v["spark_http_requests_total"] == 13
+    assert v["spark_perf_http_duration_ms_count"] == 13
+    assert v['spark_perf_http_duration_ms_bucket{le="+Inf"}'] == 13
+    assert v["spark_workers"] == 2 and v["spark_config_generation"] == 1
+    assert v["process_resident_memory_bytes"] > 1e6
+
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text,
+                          capture_output=True, text=True)
+    problems = set(lint.stdout.splitlines() + lint.stderr.splitlines())
+    assert problems <= PROMTOOL_ACCEPTED, problems
+
+
+def test_counters_never_go_back_when_a_worker_is_killed_under_load(svc):
+    load = Load(svc, clients=4)
+    load.start()
+    scrapes = []
+    deadline = time.monotonic() + 3 * SLOW
+    killed = False
+    while time.monotonic() < deadline:
+        scrapes.append(scrape(svc)[1])
+        if not killed and time.monotonic() > deadline - 2 * SLOW:
+            os.kill(svc.worker_pids()[0], signal.SIGKILL)
+            killed = True
+        time.sleep(0.1)
+    load.finish()
+
+    series = [k for k in scrapes[-1] if k.split("{")[0].endswith("_total")]
+    for name in series:
+        seen = [s[name] for s in scrapes if name in s]
+        assert seen == sorted(seen), (name, seen)
+    final = scrapes[-1]
+    assert final['spark_worker_restarts_total{cause="signal"}'] == 1
+    assert final['spark_tenant_requests_total{org="orgA"}'] > 100
+    assert final["spark_workers"] == 2
+
+
+def test_a_stopped_worker_leaves_probes_fast_and_the_watchdog_replaces_it():
+    svc = Service(env={"WORKER_TIMEOUT_MS": "2000"})
+    victim = svc.worker_pids()[0]
+    os.kill(victim, signal.SIGSTOP)
+    try:
+        slowest = 0
+        for _ in range(20):
+            for path in ("/metrics", "/healthz"):
+                start = time.monotonic()
+                assert svc.admin(path)[0] == 200
+                slowest = max(slowest, time.monotonic() - start)
+            time.sleep(0.05)
+        assert slowest < 0.1 * SLOW, slowest
+        assert wait_for(lambda: svc.worker_pids().get(0) not in
+                        (None, victim), 5), "the watchdog did not act"
+    finally:
+        try:
+            os.kill(victim, signal.SIGCONT)
+        except ProcessLookupError:
+            pass                        # killed and reaped, as it should be
+    assert "silent for" in svc.log()
+    _, v = scrape(svc)
+    assert v['spark_worker_restarts_total{cause="watchdog"}'] == 1
+
+
+def test_a_master_stopped_for_a_while_does_not_kill_its_workers():
+    svc = Service(env={"WORKER_TIMEOUT_MS": "2000"})
+    before = svc.worker_pids()
+    svc.signal(signal.SIGSTOP)
+    time.sleep(3)
+    svc.signal(signal.SIGCONT)
+    time.sleep(1.5)
+    assert svc.worker_pids() == before
+    assert "held up" in svc.log()
+
+
 SERVICE_TESTS = [v for k, v in sorted(globals().items())
                  if k.startswith("test_") and v.__code__.co_argcount == 1]
 PLAIN_TESTS = [v for k, v in sorted(globals().items())

@@ -15,7 +15,8 @@ static const char *const vars[] = {
     "WARMUP_PRELOAD_SYMBOLS", "LOG_LEVEL", "SHUTDOWN_DELAY_MS",
     "SHUTDOWN_TIMEOUT_MS", "HTTP_MAX_HEADER_BYTES", "HTTP_MAX_BODY_BYTES",
     "HTTP_IDLE_TIMEOUT_MS", "EXCHANGE_BASE_URL", "EXCHANGE_WS_URL",
-    "REDIS_TIMEOUT_MS", "HPA_MIN_REPLICAS",
+    "REDIS_TIMEOUT_MS", "HPA_MIN_REPLICAS", "WORKER_TIMEOUT_MS",
+    "METRICS_ENABLED",
 };
 
 
@@ -129,6 +130,7 @@ START_TEST(each_bad_value_is_named_in_one_line)
     assert_rejected("SHUTDOWN_DELAY_MS", "-5");
     assert_rejected("REDIS_TIMEOUT_MS", "0");
     assert_rejected("HPA_MIN_REPLICAS", "zero");
+    assert_rejected("WORKER_TIMEOUT_MS", "1000");
 }
 END_TEST
 

@@ -47,6 +47,8 @@ struct http_server {
     struct http_limits   limits;
     http_handler_fn      handler;
     void                *handler_arg;
+    http_observer_fn     observer;
+    void                *observer_arg;
     struct http_conn    *conns;        /* every open connection */
     struct http_counters counters;
     int                  draining;
@@ -217,6 +219,16 @@ http_respond(struct http_request *req, int status, const char *headers,
     int keep_alive = req->keep_alive && !c->srv->draining;
 
     c->busy = 0;
+    if (c->srv->observer != NULL) {
+        struct timespec now;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        c->srv->observer(req, status,
+                         (int64_t) (now.tv_sec - req->started.tv_sec) * 1000000
+                         + (now.tv_nsec - req->started.tv_nsec) / 1000,
+                         c->srv->observer_arg);
+    }
+
     if (c->bev == NULL) {
         /* the client left while the handler worked */
         conn_free(c);
@@ -548,6 +560,7 @@ conn_dispatch(struct http_conn *c)
     c->busy = 1;
     c->dispatching = 1;
     c->req.conn = c;
+    c->req.user = NULL;
     clock_gettime(CLOCK_MONOTONIC, &c->req.started);
 
     srv->handler(&c->req, srv->handler_arg);
@@ -922,6 +935,14 @@ http_server_drain(struct http_server *srv, void (*done)(void *), void *arg)
     }
     srv_sweep_cb(-1, 0, srv);
     srv_check_drained(srv);
+}
+
+
+void
+http_server_observe(struct http_server *srv, http_observer_fn fn, void *arg)
+{
+    srv->observer = fn;
+    srv->observer_arg = arg;
 }
 
 

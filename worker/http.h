@@ -52,9 +52,14 @@ struct http_request {
     size_t               body_len;
     struct evbuffer     *body;        /* NULL when there is none */
     struct timespec      started;
+    void                *user;        /* the handler's, NULL at first */
 };
 
 typedef void (*http_handler_fn)(struct http_request *req, void *arg);
+
+/* Told of every answer to a request, just before it is written. */
+typedef void (*http_observer_fn)(const struct http_request *req, int status,
+                                 int64_t duration_us, void *arg);
 
 struct http_limits {
     size_t  max_header_bytes;
@@ -77,6 +82,9 @@ struct http_server *http_server_new(struct event_base *base, int listen_fd,
                                     http_handler_fn handler, void *arg);
 
 void http_server_free(struct http_server *srv);
+
+void http_server_observe(struct http_server *srv, http_observer_fn fn,
+                         void *arg);
 
 /*
  * Takes what is queued on the listening socket, closes it, answers the

@@ -21,7 +21,7 @@ struct route {
 
 static const struct tenants *routes_tenants;
 static struct quota *routes_quota;
-static struct routes_counters routes_rejects;
+static struct org_tally *routes_unknown;    /* X-Org-Id named no tenant */
 
 
 static void
@@ -49,17 +49,29 @@ routes_set_quota(struct quota *q)
 }
 
 
-void
-routes_set_tenants(const struct tenants *tenants)
+int
+routes_set_tenants(struct tenants *tenants, struct tally_map *tallies)
 {
+    for (size_t i = 0; i < tenants->count; i++) {
+        tenants->items[i].tally = tally_get(tallies, tenants->items[i].org);
+        if (tenants->items[i].tally == NULL) {
+            return -1;
+        }
+    }
+
+    routes_unknown = tally_get(tallies, STATS_ORG_UNKNOWN);
     routes_tenants = tenants;
+    return routes_unknown != NULL ? 0 : -1;
 }
 
 
-void
-routes_counters(struct routes_counters *out)
+static void
+routes_reject(struct http_request *req, enum stats_reject why)
 {
-    *out = routes_rejects;
+    struct org_tally *t = req->user;
+
+    t->rejects[why]++;
+    t->dirty = 1;
 }
 
 
@@ -76,17 +88,26 @@ routes_find(const char *path)
 }
 
 
-/* The tenant a request's credentials name, or NULL; one answer for all. */
+/*
+ * The tenant a request's credentials name, or NULL; one answer for all.
+ * Either way req->user becomes the tally of the org it named, or of
+ * STATS_ORG_UNKNOWN, so that metrics carry only orgs from the file.
+ */
 static const struct tenant *
-routes_authenticate(const struct http_request *req)
+routes_authenticate(struct http_request *req)
 {
     const char *org = http_header(req, "X-Org-Id");
     const char *key = http_header(req, "X-Api-Key");
+    const struct tenant *named;
 
-    if (org == NULL || key == NULL || routes_tenants == NULL) {
+    named = org != NULL ? tenants_find(routes_tenants, org) : NULL;
+    req->user = named != NULL ? named->tally : routes_unknown;
+
+    if (org == NULL || key == NULL) {
         return NULL;
     }
 
+    /* an unknown org takes the same path as a wrong key */
     return tenants_auth(routes_tenants, org, key, strlen(key));
 }
 
@@ -143,18 +164,15 @@ routes_refuse(struct http_request *req, const struct quota_decision *d,
     int n;
 
     if (d->source == QUOTA_CLOSED) {
-        routes_rejects.unavailable++;
+        routes_reject(req, STATS_REJECT_UNAVAILABLE);
         http_respond_error(req, 503, "Retry-After: 1\r\n",
                            "quota_unavailable",
                            "the quota store is unreachable; retry shortly");
         return;
     }
 
-    if (d->source == QUOTA_DEGRADED) {
-        routes_rejects.degraded++;
-    } else {
-        routes_rejects.quota++;
-    }
+    routes_reject(req, d->source == QUOTA_DEGRADED ? STATS_REJECT_DEGRADED
+                                                   : STATS_REJECT_QUOTA);
 
     n = snprintf(body, sizeof(body),
                  "{\"error\":\"rate_limited\",\"message\":\"tenant quota "
@@ -182,7 +200,7 @@ routes_decided(struct http_request *req, const char *org,
     tn = tenants_find(routes_tenants, org);
     if (tn == NULL) {
         /* removed by a reload while the quota was being decided */
-        routes_rejects.auth++;
+        routes_reject(req, STATS_REJECT_AUTH);
         http_respond_error(req, 401, NULL, "unauthorized",
                            "missing or invalid X-Org-Id / X-Api-Key");
         return;
@@ -215,7 +233,7 @@ routes_handle(struct http_request *req, void *arg)
 
     tn = routes_authenticate(req);
     if (tn == NULL) {
-        routes_rejects.auth++;
+        routes_reject(req, STATS_REJECT_AUTH);
         log_debug("TENANT", "rejected credentials on %s", req->path);
         http_respond_error(req, 401, NULL, "unauthorized",
                            "missing or invalid X-Org-Id / X-Api-Key");

@@ -21,6 +21,7 @@
 #include "../shared/channel.h"
 #include "../shared/log.h"
 #include "../shared/stats.h"
+#include "../shared/tally.h"
 
 #define WORKER_REPORT_MS 1000
 
@@ -35,13 +36,42 @@ struct worker {
     struct tenants        *tenants;
     uint64_t               generation;
     int                    draining;
+    struct tally_map      *tallies;     /* per-org counts, for the master */
+    uint64_t               buckets[STATS_BUCKETS];
+    uint64_t               duration_sum_us;
 };
+
+
+/* Sends the tallies that changed since the last report. */
+static void
+worker_report_orgs(struct worker *w)
+{
+    struct org_tally batch[64];
+    size_t n = 0;
+
+    for (size_t i = 0; i < tally_count(w->tallies); i++) {
+        struct org_tally *t = tally_at(w->tallies, i);
+
+        if (!t->dirty) {
+            continue;
+        }
+        t->dirty = 0;
+        batch[n++] = *t;
+        if (n == sizeof(batch) / sizeof(batch[0])) {
+            chan_send(w->chan, CHAN_ORGS, batch, sizeof(batch));
+            n = 0;
+        }
+    }
+
+    if (n > 0) {
+        chan_send(w->chan, CHAN_ORGS, batch, n * sizeof(batch[0]));
+    }
+}
 
 
 static void
 worker_report(struct worker *w)
 {
-    struct routes_counters rc;
     struct quota_counters qc;
     struct http_counters hc;
     struct worker_stats st;
@@ -51,27 +81,44 @@ worker_report(struct worker *w)
     }
 
     http_server_counters(w->http, &hc);
-    routes_counters(&rc);
     quota_counters(w->quota, &qc);
 
     memset(&st, 0, sizeof(st));
     st.generation = w->generation;
-    st.requests = hc.requests;
-    st.accepted = hc.accepted;
     st.connections = hc.connections;
     st.draining = (uint32_t) w->draining;
-    st.rejects_auth = rc.auth;
-    st.rejects_quota = rc.quota;
-    st.rejects_degraded = rc.degraded;
-    st.rejects_unavailable = rc.unavailable;
+    st.redis_up = qc.redis_up;
+    st.replicas_seen = qc.replicas_seen;
+    st.requests = hc.requests;
+    st.accepted = hc.accepted;
     st.redis_calls = qc.redis_calls;
     st.redis_errors = qc.redis_errors;
     st.redis_answers = qc.redis_answers;
     st.redis_rtt_us = qc.redis_rtt_us;
-    st.redis_up = qc.redis_up;
-    st.replicas_seen = qc.replicas_seen;
+    memcpy(st.duration_buckets, w->buckets, sizeof(st.duration_buckets));
+    st.duration_sum_us = w->duration_sum_us;
 
+    worker_report_orgs(w);
     chan_send(w->chan, CHAN_STATS, &st, sizeof(st));
+}
+
+
+/* Every answer to a request: its duration, and its org's count. */
+static void
+worker_observe(const struct http_request *req, int status,
+               int64_t duration_us, void *arg)
+{
+    struct worker *w = arg;
+    struct org_tally *t = req->user;
+
+    w->buckets[stats_bucket(duration_us)]++;
+    w->duration_sum_us += (uint64_t) (duration_us > 0 ? duration_us : 0);
+
+    if (t != NULL) {
+        t->requests++;
+        t->errors += status >= 500;
+        t->dirty = 1;
+    }
 }
 
 
@@ -161,9 +208,14 @@ worker_take_tenants(struct worker *w, const char *payload, size_t len)
         return;
     }
 
-    /* Requests are answered within their callback, so nothing holds the
-     * old table once this returns. */
-    routes_set_tenants(t);
+    /* Requests waiting on the quota hold the org, not the tenant, so
+     * nothing holds the old table once this returns. */
+    if (routes_set_tenants(t, w->tallies) != 0) {
+        log_error("RELOAD", "out of memory taking generation %llu",
+                  (unsigned long long) generation);
+        tenants_free(t);
+        return;
+    }
     tenants_free(w->tenants);
     w->tenants = t;
     w->generation = generation;
@@ -286,6 +338,9 @@ worker_start(struct worker *w)
                                      BEV_OPT_CLOSE_ON_FREE);
     w->http = http_server_new(w->base, p->listen_fd, &limits, routes_handle,
                               w);
+    if (w->http != NULL && p->cfg->metrics_enabled) {
+        http_server_observe(w->http, worker_observe, w);
+    }
     w->report_ev = event_new(w->base, -1, EV_PERSIST, worker_report_cb, w);
     if (w->chan == NULL || w->http == NULL || w->report_ev == NULL) {
         log_error("WORKER", "could not set up the event loop");
@@ -324,6 +379,7 @@ worker_cleanup(struct worker *w)
         event_base_free(w->base);
     }
     tenants_free(w->tenants);
+    tally_free(w->tallies);
 }
 
 
@@ -345,8 +401,10 @@ worker_main(struct worker_params *p)
         return 0;
     }
 
-    routes_set_tenants(w.tenants);
-    if (worker_start(&w) != 0) {
+    w.tallies = tally_new();
+    if (w.tallies == NULL || routes_set_tenants(w.tenants, w.tallies) != 0
+        || worker_start(&w) != 0)
+    {
         rc = 1;
     } else {
         log_debug("WORKER", "serving generation %llu, up to %d connections",
