@@ -9,7 +9,7 @@
 #   make static     a fully static binary (Alpine/musl build stage)
 
 VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-PKGS     := libevent jansson openssl hiredis
+PKGS     := libevent jansson openssl hiredis libcurl
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -24,15 +24,15 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 SHARED_SRC := shared/log.c shared/config.c shared/tenants.c shared/channel.c \
               shared/gcra.c shared/localquota.c shared/stats.c \
               shared/tally.c
-WORKER_SRC := worker/worker.c worker/http.c worker/routes.c worker/quota.c
+WORKER_SRC := worker/worker.c worker/http.c worker/routes.c worker/quota.c \
+              worker/upstream.c worker/exchange.c
 SUP_SRC    := supervisor/master.c supervisor/workers.c supervisor/admin.c \
               supervisor/cpus.c supervisor/metrics.c
 MAIN_SRC   := supervisor/main.c
 LIB_SRC    := $(SHARED_SRC) $(WORKER_SRC) $(SUP_SRC)
 
 UNIT_TESTS := check_config check_tenants check_http check_cpus check_gcra \
-              check_stats \
-              check_quota
+              check_stats check_quota check_exchange
 
 BUILD      ?= build
 OBJ        := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -66,8 +66,17 @@ test: deps
 test-unit: $(UNIT_TESTS:%=$(BUILD)/tests/%)
 	@set -e; for t in $^; do echo "== $$t"; CK_FORK=yes $$t; done
 
-test-blackbox: spark-executor
-	python3 tests/blackbox.py --binary ./spark-executor
+# The test exchange (Binance-compatible), upstream of tests and make run.
+EXCHANGE   := $(BUILD)/tests/exchange
+
+$(EXCHANGE): tests/exchange/exchange.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< $(shell pkg-config --libs libevent jansson openssl) \
+	    -o $@
+
+test-blackbox: spark-executor $(EXCHANGE)
+	python3 tests/blackbox.py --binary ./spark-executor --exchange $(EXCHANGE)
+	python3 tests/exchange/check.py --binary $(EXCHANGE)
 
 # The same tests against a sanitizer build, in its own build tree.
 test-san:
@@ -75,9 +84,11 @@ test-san:
 	    $(UNIT_TESTS:%=build/san/tests/%)
 	@set -e; for t in $(UNIT_TESTS); do echo "== san $$t"; \
 	    CK_FORK=yes build/san/tests/$$t; done
+	$(MAKE) BUILD=build/san CFLAGS="$(SAN_FLAGS)" build/san/tests/exchange
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	    python3 tests/blackbox.py --binary build/san/spark-executor --sanitized
+	    python3 tests/blackbox.py --binary build/san/spark-executor \
+	    --exchange build/san/tests/exchange --sanitized
 
 # Manifests against the Kubernetes schemas, the Dockerfile lint, and the
 # operator scripts (kubectl ones in --dry-run).
@@ -97,7 +108,7 @@ test-image: spark-executor
 build/san/spark-executor: $(OBJ) $(BUILD)/supervisor/main.o
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-run: deps spark-executor
+run: deps spark-executor $(EXCHANGE)
 	@scripts/run-local
 
 bench: deps spark-executor

@@ -230,6 +230,12 @@ config_numbers(struct config *cfg, char *err, size_t errlen)
         { "REDIS_TIMEOUT_MS", 25, 1, 10000, &cfg->redis_timeout_ms },
         { "WORKER_TIMEOUT_MS", 10000, 2000, 600000,
           &cfg->worker_timeout_ms },
+        { "EXCHANGE_TIMEOUT_MS", 5000, 50, 120000,
+          &cfg->exchange_timeout_ms },
+        { "EXCHANGE_RECV_WINDOW_MS", 5000, 1, 60000,
+          &cfg->exchange_recv_window_ms },
+        { "EXCHANGE_INFO_REFRESH_S", 300, 5, 86400,
+          &cfg->exchange_info_refresh_s },
         { "HPA_MIN_REPLICAS", 2, 1, 1000, &cfg->hpa_min_replicas },
     };
 
@@ -271,7 +277,9 @@ config_from_env(struct config *cfg, char *err, size_t errlen)
                       sizeof(cfg->exchange_base_url), err, errlen) != 0
         || config_str("EXCHANGE_WS_URL", "ws://127.0.0.1:4100/ws",
                       cfg->exchange_ws_url, sizeof(cfg->exchange_ws_url),
-                      err, errlen) != 0)
+                      err, errlen) != 0
+        || config_str("EXCHANGE_CA_FILE", "", cfg->exchange_ca_file,
+                      sizeof(cfg->exchange_ca_file), err, errlen) != 0)
     {
         return -1;
     }

@@ -33,6 +33,10 @@ struct config {
     char                  warmup_symbols[CONFIG_STR_MAX];
     char                  exchange_base_url[CONFIG_STR_MAX];
     char                  exchange_ws_url[CONFIG_STR_MAX];
+    char                  exchange_ca_file[CONFIG_STR_MAX];   /* "" = system */
+    int                   exchange_timeout_ms;
+    int                   exchange_recv_window_ms;
+    int                   exchange_info_refresh_s;
     enum log_level        log_level;
     int                   shutdown_delay_ms;
     int                   shutdown_timeout_ms;

@@ -38,7 +38,7 @@ struct worker_stats {
     uint32_t  redis_up;          /* 1 while connected */
     uint32_t  replicas_seen;     /* replicas counted through Redis */
     uint32_t  outbound_inflight; /* exchange requests under way */
-    uint32_t  pad;
+    uint32_t  warm;              /* 1 once warmup is done and it accepts */
 
     /* counters */
     uint64_t  requests;          /* answers sent */

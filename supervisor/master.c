@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 
 #include "admin.h"
@@ -57,8 +58,8 @@ master_ready(const struct master *m, const char **why)
         *why = "workers are crash-looping";
         return 0;
     }
-    if (sup_workers_reported(m->workers) == 0) {
-        *why = "no worker is up yet";
+    if (sup_workers_warm(m->workers) == 0) {
+        *why = "warming up";
         return 0;
     }
 
@@ -455,6 +456,12 @@ master_main(void)
     }
     log_set_level(m.cfg.log_level);
 
+    /* once, before any worker exists (libcurl's rule) */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "spark-executor: curl_global_init() failed\n");
+        return 1;
+    }
+
     if (master_load_tenants(&m) != 0) {
         master_cleanup(&m);
         return MASTER_EX_CONFIG;
@@ -467,5 +474,6 @@ master_main(void)
     }
 
     master_cleanup(&m);
+    curl_global_cleanup();
     return m.exit_code;
 }

@@ -87,6 +87,8 @@ sup_child(struct sup_slot *s, int chan_fd)
         .chan_fd = chan_fd,
         .master_pid = m->pid,
         .max_conns = sup_workers_conn_share(s->owner),
+        .outbound_share = m->cfg.outbound_max / s->owner->target > 0
+                          ? m->cfg.outbound_max / s->owner->target : 1,
         .local = m->local,
         .cfg = &m->cfg,
         .tenants = m->tenants,
@@ -136,12 +138,12 @@ sup_slot_chan_read(struct bufferevent *bev, void *arg)
 
             memcpy(&s->stats, f.payload, sizeof(s->stats));
             clock_gettime(CLOCK_MONOTONIC, &s->last_report);
-            if (s->owner->m->ready_ms == 0) {
+            if (s->owner->m->ready_ms == 0 && s->stats.warm) {
                 struct master *m = s->owner->m;
 
                 m->ready_ms = master_since(&m->started) * 1000;
-                log_info("WARMUP", "first worker up %.1f ms after start",
-                         m->ready_ms);
+                log_info("WARMUP", "ready %.1f ms after start (a worker is "
+                         "warm and accepting)", m->ready_ms);
             }
             if (!s->reported || was != s->stats.generation) {
                 log_debug("WORKER", "slot %d pid %d serves generation %llu",
@@ -620,12 +622,12 @@ sup_workers_alive(const struct sup_workers *ws)
 
 
 int
-sup_workers_reported(const struct sup_workers *ws)
+sup_workers_warm(const struct sup_workers *ws)
 {
     int n = 0;
 
     for (int i = 0; i < SUP_SLOTS_MAX; i++) {
-        n += ws->slots[i].pid != 0 && ws->slots[i].reported;
+        n += ws->slots[i].pid != 0 && ws->slots[i].stats.warm;
     }
 
     return n;

@@ -88,7 +88,8 @@ void sup_workers_send_tenants(struct sup_workers *ws);
 void sup_workers_drain(struct sup_workers *ws);
 
 int sup_workers_alive(const struct sup_workers *ws);
-int sup_workers_reported(const struct sup_workers *ws);
+/* Workers that finished their warmup and take connections. */
+int sup_workers_warm(const struct sup_workers *ws);
 
 /* True when workers died young too often lately (see workers.c). */
 int sup_workers_crash_looping(const struct sup_workers *ws);

@@ -2,7 +2,11 @@
 """Black-box tests: the real spark-executor binary, on free loopback ports,
 driven by real HTTP requests and real signals.
 
-    python3 tests/blackbox.py --binary ./spark-executor [--sanitized] [-k NAME]
+    python3 tests/blackbox.py --binary ./spark-executor \
+        --exchange build/tests/exchange [--sanitized] [-k NAME]
+
+The test exchange (tests/exchange) stands in for the real one: a shared
+instance serves every test, and the upstream tests start their own.
 
 Ends with the line "N passed, M failed"; exits non-zero when a test fails.
 """
@@ -20,6 +24,8 @@ import time
 import traceback
 
 BINARY = "./spark-executor"
+EXCHANGE_BIN = "build/tests/exchange"
+SHARED_EXCHANGE = None
 SANITIZED = False
 SLOW = 1.0          # time scale: sanitizer builds start and answer slower
 
@@ -66,6 +72,7 @@ class Service:
             "SHUTDOWN_DELAY_MS": "200",
             "SHUTDOWN_TIMEOUT_MS": "5000",
             "LOG_LEVEL": "debug",
+            "EXCHANGE_BASE_URL": SHARED_EXCHANGE.url(),
         })
         self.env.update(env or {})
         self.log_path = os.path.join(self.dir, "service.log")
@@ -82,11 +89,13 @@ class Service:
             f.write(text)
         os.rename(tmp, self.tenants_path)
 
-    def start(self):
+    def start(self, wait_ready=True):
         self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen([BINARY], env=self.env,
                                      stdout=self.log_file,
                                      stderr=subprocess.STDOUT)
+        if not wait_ready:
+            return
         if not wait_for(lambda: self.admin("/readyz")[0] == 200, 10):
             raise AssertionError("not ready in time:\n" + self.log())
 
@@ -159,6 +168,36 @@ def check_clean_log(text):
 
 
 RUNNING = []        # services and redis servers a test started, stopped by run()
+
+
+class Exchange:
+    """The test exchange on a free port; switches flip at run time."""
+
+    def __init__(self, *args, register=True):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [EXCHANGE_BIN, "--port", str(self.port)] + list(args),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if register:
+            RUNNING.append(self)
+        assert wait_for(lambda: request(self.port, "/__stats")[0] == 200,
+                        5), "the test exchange did not start"
+
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def control(self, **switches):
+        code, _, body = request(self.port, "/__control", method="POST",
+                                body=json.dumps(switches))
+        assert code == 200, (code, body)
+
+    def stats(self):
+        return json.loads(request(self.port, "/__stats")[2])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class Redis:
@@ -821,6 +860,161 @@ def test_a_master_stopped_for_a_while_does_not_kill_its_workers():
     assert "held up" in svc.log()
 
 
+# The exchange upstream.  The test exchange's built-in demo accounts.
+
+EXCH_TENANTS = {
+    "orgA": {"apiKey": KEY_A, "qps": 100000, "burst": 100000,
+             "exchange": {"apiKey": "demo-exch-key-A",
+                          "apiSecret": "demo-exch-secret-A-not-real"}},
+    "orgB": {"apiKey": KEY_B, "qps": 100000, "burst": 100000,
+             "exchange": {"apiKey": "demo-exch-key-B",
+                          "apiSecret": "demo-exch-secret-B-not-real"}},
+    "orgC": {"apiKey": "orgC-demo-key-0123456789"},
+}
+
+
+def exchange_service(exchange, env=None):
+    settings = {"EXCHANGE_BASE_URL": exchange.url()}
+    settings.update(env or {})
+    return Service(env=settings, tenants=EXCH_TENANTS)
+
+
+def orders(svc, org="orgA", key=KEY_A, query="?symbol=BTCUSDT"):
+    return svc.get("/api/private/open-orders" + query, org=org, key=key)
+
+
+def test_open_orders_are_signed_per_tenant_and_each_sees_its_own():
+    ex = Exchange()
+    svc = exchange_service(ex)
+    code, headers, body = orders(svc)
+    assert code == 200, (code, body)
+    mine = json.loads(body)
+    assert mine and all(o["symbol"] == "BTCUSDT" for o in mine)
+    assert headers["X-Tenant"] == "orgA" and "X-RateLimit-Limit" in headers
+
+    code, _, body = orders(svc, "orgB", KEY_B, query="")
+    theirs = json.loads(body)
+    assert code == 200 and theirs
+    ids = {o["orderId"] for o in mine}
+    assert not ids & {o["orderId"] for o in theirs}
+    assert {o["clientOrderId"][:5] for o in theirs} == {"demoB"}
+
+    code, _, body = orders(svc, "orgC", "orgC-demo-key-0123456789")
+    assert code == 403, (code, body)
+    assert json.loads(body)["error"] == "no_exchange_credentials"
+    assert orders(svc, query="?symbol=btc;drop")[0] == 400
+    assert ex.stats()["signaturesRejected"] == 0
+
+
+def test_exchange_failures_map_to_clear_answers():
+    ex = Exchange()
+    svc = exchange_service(ex, {"EXCHANGE_TIMEOUT_MS": "300"})
+
+    ex.control(status=400)
+    code, _, body = orders(svc)
+    assert code == 400 and json.loads(body)["error"] == "exchange_rejected"
+    assert "exchange_code" in json.loads(body)
+
+    ex.control(status=429, retryAfter=7)
+    code, headers, body = orders(svc)
+    assert code == 503, (code, body)
+    assert headers["Retry-After"] == "7"
+    assert json.loads(body)["error"] == "exchange_rate_limited"
+
+    ex.control(status=418)
+    assert orders(svc)[0] == 503
+
+    ex.control(status=500)
+    code, _, body = orders(svc)
+    assert code == 502, (code, body)
+
+    ex.control(status=0, latencyMs=1000)
+    code, _, body = orders(svc)
+    assert code == 504 and json.loads(body)["error"] == "upstream_timeout"
+
+    ex.control(latencyMs=0, outage=True)
+    code, _, body = orders(svc)
+    assert code == 502 and json.loads(body)["error"] == \
+        "upstream_unavailable", (code, body)
+
+    ex.control(outage=False)
+    assert orders(svc)[0] == 200
+    ex.stop()
+    code, _, body = orders(svc)
+    assert code == 502, (code, body)
+
+
+def test_the_outbound_cap_holds_and_extra_requests_queue_then_get_503():
+    ex = Exchange("--latency-ms", "300")
+    svc = exchange_service(ex, {"OUTBOUND_MAX_CONCURRENCY": "4"})
+    results, peak = [], [0]
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            _, v = scrape(svc)
+            peak[0] = max(peak[0], v["spark_outbound_concurrency"])
+            time.sleep(0.05)
+
+    def one():
+        results.append(orders(svc)[0])
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    clients = [threading.Thread(target=one) for _ in range(60)]
+    for c in clients:
+        c.start()
+    for c in clients:
+        c.join()
+    stop.set()
+    watcher.join()
+
+    # 2 workers x 2 slots in flight, 2 x 16 more may queue
+    assert ex.stats()["maxInFlight"] <= 4, ex.stats()
+    assert peak[0] <= 4, peak
+    assert results.count(200) >= 8, results
+    assert results.count(503) >= 1, results
+    assert set(results) <= {200, 503}, results
+
+
+def test_readiness_waits_for_warmup_which_retries_until_the_exchange_answers():
+    ex = Exchange("--outage")
+    svc = Service(env={"EXCHANGE_BASE_URL": ex.url(),
+                       "EXCHANGE_TIMEOUT_MS": "200"},
+                  tenants=EXCH_TENANTS, start=False)
+    svc.start(wait_ready=False)
+    time.sleep(1.5)
+    code, _, body = svc.admin("/readyz")
+    assert code == 503 and "warming" in body, (code, body)
+    assert svc.admin("/healthz")[0] == 200
+    assert svc.proc.poll() is None, "crashed instead of retrying"
+    assert svc.log().count("retrying in") >= 4      # 2 workers, backoff
+
+    ex.control(outage=False)
+    assert wait_for(lambda: svc.admin("/readyz")[0] == 200, 12)
+    assert svc.get()[0] == 200
+    _, v = scrape(svc)
+    assert v["spark_warmup_duration_ms"] > 1000
+
+
+def test_exchange_info_is_served_from_the_cache():
+    ex = Exchange()
+    svc = exchange_service(ex)
+    fetched = ex.stats()["requests"]["/api/v3/exchangeInfo"]
+    for _ in range(20):
+        code, _, body = svc.get("/api/public/exchange-info?symbol=BTCUSDT",
+                                org=None, key=None)
+        assert code == 200
+    info = json.loads(body)
+    assert info["symbol"] == "BTCUSDT"
+    assert any(f["filterType"] == "LOT_SIZE" for f in info["filters"])
+    assert ex.stats()["requests"]["/api/v3/exchangeInfo"] == fetched
+    code, _, body = svc.get("/api/public/exchange-info?symbol=DOGEUSDT",
+                            org=None, key=None)
+    assert code == 404
+    assert "WARMUP" in svc.log()
+
+
 SERVICE_TESTS = [v for k, v in sorted(globals().items())
                  if k.startswith("test_") and v.__code__.co_argcount == 1]
 PLAIN_TESTS = [v for k, v in sorted(globals().items())
@@ -851,16 +1045,19 @@ def run(test):
 
 
 def main():
-    global BINARY, SANITIZED, SLOW
+    global BINARY, SANITIZED, SLOW, EXCHANGE_BIN, SHARED_EXCHANGE
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--binary", default=BINARY)
+    ap.add_argument("--exchange", default=EXCHANGE_BIN)
     ap.add_argument("--sanitized", action="store_true")
     ap.add_argument("-k", default="")
     args = ap.parse_args()
     BINARY = os.path.abspath(args.binary)
+    EXCHANGE_BIN = os.path.abspath(args.exchange)
     SANITIZED = args.sanitized
     SLOW = 3.0 if SANITIZED else 1.0
 
+    SHARED_EXCHANGE = Exchange(register=False)
     passed = failed = 0
     for test in PLAIN_TESTS + SERVICE_TESTS:
         if args.k not in test.__name__:
@@ -871,6 +1068,7 @@ def main():
                                   time.monotonic() - start), flush=True)
         passed += ok
         failed += not ok
+    SHARED_EXCHANGE.stop()
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed or not passed else 0
 

@@ -69,6 +69,7 @@ start_server(size_t max_header, size_t max_body, int max_conns)
     fx.base = event_base_new();
     fx.srv = http_server_new(fx.base, fd, &limits, echo_handler, NULL);
     ck_assert_ptr_nonnull(fx.srv);
+    http_server_start(fx.srv);
 }
 
 

@@ -43,6 +43,7 @@ struct http_server {
     struct event_base   *base;
     struct event        *accept_ev;
     int                  listen_fd;    /* -1 once closed */
+    int                  started;
     int                  accepting;
     struct http_limits   limits;
     http_handler_fn      handler;
@@ -680,7 +681,8 @@ srv_pause_accept(struct http_server *srv)
 static void
 srv_resume_accept(struct http_server *srv)
 {
-    if (!srv->accepting && !srv->draining && srv->listen_fd >= 0
+    if (!srv->accepting && srv->started && !srv->draining
+        && srv->listen_fd >= 0
         && (int) srv->counters.connections < srv->limits.max_conns)
     {
         event_add(srv->accept_ev, NULL);
@@ -867,8 +869,15 @@ http_server_new(struct event_base *base, int listen_fd,
         return NULL;
     }
 
-    srv_resume_accept(srv);
     return srv;
+}
+
+
+void
+http_server_start(struct http_server *srv)
+{
+    srv->started = 1;
+    srv_resume_accept(srv);
 }
 
 

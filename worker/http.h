@@ -76,10 +76,13 @@ struct http_counters {
 
 struct http_server;
 
-/* Starts accepting on listen_fd (already listening, non-blocking). */
+/* Serves listen_fd (listening, non-blocking) once started. */
 struct http_server *http_server_new(struct event_base *base, int listen_fd,
                                     const struct http_limits *limits,
                                     http_handler_fn handler, void *arg);
+
+/* Starts accepting (a worker does once it is warm). */
+void http_server_start(struct http_server *srv);
 
 void http_server_free(struct http_server *srv);
 

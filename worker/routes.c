@@ -15,12 +15,14 @@
 
 struct route {
     const char  *path;
+    int          public;          /* no credentials, no quota */
     void       (*handler)(struct http_request *req, const struct tenant *tn,
                           const char *headers);
 };
 
 static const struct tenants *routes_tenants;
 static struct quota *routes_quota;
+static struct exch *routes_exchange;
 static struct org_tally *routes_unknown;    /* X-Org-Id named no tenant */
 
 
@@ -37,8 +39,28 @@ route_health(struct http_request *req, const struct tenant *tn,
 }
 
 
+static void
+route_open_orders(struct http_request *req, const struct tenant *tn,
+                  const char *headers)
+{
+    exch_open_orders(routes_exchange, req, tn, headers);
+}
+
+
+static void
+route_exchange_info(struct http_request *req, const struct tenant *tn,
+                    const char *headers)
+{
+    (void) tn;
+    (void) headers;
+    exch_exchange_info(routes_exchange, req);
+}
+
+
 static const struct route routes[] = {
-    { "/api/private/health", route_health },
+    { "/api/private/health", 0, route_health },
+    { "/api/private/open-orders", 0, route_open_orders },
+    { "/api/public/exchange-info", 1, route_exchange_info },
 };
 
 
@@ -46,6 +68,13 @@ void
 routes_set_quota(struct quota *q)
 {
     routes_quota = q;
+}
+
+
+void
+routes_set_exchange(struct exch *x)
+{
+    routes_exchange = x;
 }
 
 
@@ -228,6 +257,11 @@ routes_handle(struct http_request *req, void *arg)
         http_respond_error(req, 405, "Allow: GET, HEAD\r\n",
                            "method_not_allowed",
                            "this route answers GET and HEAD");
+        return;
+    }
+
+    if (route->public) {
+        route->handler(req, NULL, NULL);
         return;
     }
 

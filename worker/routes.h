@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "exchange.h"
 #include "http.h"
 #include "quota.h"
 #include "../shared/tally.h"
@@ -17,6 +18,9 @@
 
 /* The quota every authenticated request is charged against. */
 void routes_set_quota(struct quota *q);
+
+/* The exchange the open-orders and exchange-info routes use. */
+void routes_set_exchange(struct exch *x);
 
 /*
  * The table requests are checked against (the caller keeps it alive) and

@@ -14,9 +14,11 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "exchange.h"
 #include "http.h"
 #include "quota.h"
 #include "routes.h"
+#include "upstream.h"
 #include "worker.h"
 #include "../shared/channel.h"
 #include "../shared/log.h"
@@ -30,6 +32,9 @@ struct worker {
     struct event_base     *base;
     struct http_server    *http;
     struct quota          *quota;
+    struct upstream       *up;
+    struct exch           *exchange;
+    int                    warm;
     struct bufferevent    *chan;
     struct event          *report_ev;
     struct event          *sig_term, *sig_quit;
@@ -89,6 +94,8 @@ worker_report(struct worker *w)
     st.draining = (uint32_t) w->draining;
     st.redis_up = qc.redis_up;
     st.replicas_seen = qc.replicas_seen;
+    st.outbound_inflight = (uint32_t) up_inflight(w->up);
+    st.warm = (uint32_t) w->warm;
     st.requests = hc.requests;
     st.accepted = hc.accepted;
     st.redis_calls = qc.redis_calls;
@@ -169,6 +176,24 @@ worker_drained(void *arg)
 
     worker_report(w);
     event_base_loopexit(w->base, NULL);
+}
+
+
+/* Warm: exchange info cached (or warmup off); only now take connections. */
+static void
+worker_warm(void *arg)
+{
+    struct worker *w = arg;
+
+    if (w->warm) {
+        return;
+    }
+
+    w->warm = 1;
+    if (!w->draining) {
+        http_server_start(w->http);
+    }
+    worker_report(w);
 }
 
 
@@ -334,6 +359,15 @@ worker_start(struct worker *w)
     }
     routes_set_quota(w->quota);
 
+    w->up = up_new(w->base, p->cfg, p->outbound_share);
+    w->exchange = w->up != NULL ? exch_new(w->base, p->cfg, w->up,
+                                            worker_warm, w) : NULL;
+    if (w->exchange == NULL) {
+        log_error("WORKER", "could not set up the exchange client");
+        return -1;
+    }
+    routes_set_exchange(w->exchange);
+
     w->chan = bufferevent_socket_new(w->base, p->chan_fd,
                                      BEV_OPT_CLOSE_ON_FREE);
     w->http = http_server_new(w->base, p->listen_fd, &limits, routes_handle,
@@ -352,6 +386,10 @@ worker_start(struct worker *w)
     bufferevent_enable(w->chan, EV_READ | EV_WRITE);
     event_add(w->report_ev, &every);
 
+    if (!p->cfg->warmup_enabled) {
+        worker_warm(w);
+    }
+
     return worker_signals(w);
 }
 
@@ -359,6 +397,11 @@ worker_start(struct worker *w)
 static void
 worker_cleanup(struct worker *w)
 {
+    if (w->exchange != NULL) {
+        exch_stop(w->exchange);
+    }
+    up_free(w->up);
+    exch_free(w->exchange);
     quota_free(w->quota);
     if (w->http != NULL) {
         http_server_free(w->http);

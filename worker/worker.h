@@ -19,6 +19,7 @@ struct worker_params {
     int                    chan_fd;
     pid_t                  master_pid;
     int                    max_conns;   /* this worker's share */
+    int                    outbound_share;  /* of OUTBOUND_MAX_CONCURRENCY */
     struct localquota     *local;       /* the replica's shared buckets */
     const struct config   *cfg;
     struct tenants        *tenants;     /* becomes the worker's */

@@ -1,0 +1,489 @@
+/*
+ * Outbound HTTP through libcurl multi on libevent (see upstream.h).
+ *
+ * curl tells us which sockets to watch (up_socket_cb) and when to wake it
+ * (up_timer_cb); we hand events back with curl_multi_socket_action() and
+ * collect finished transfers with curl_multi_info_read().  curl's own
+ * callbacks never call back into curl.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "upstream.h"
+#include "../shared/log.h"
+
+#define UP_QUEUE_PER_SLOT 8          /* queue length = cap * this */
+#define UP_QUEUE_WAIT_MS  2000       /* longest wait for a free slot */
+#define UP_BODY_MAX       (8 * 1024 * 1024)
+
+struct up_job {
+    struct upstream      *u;
+    CURL                 *easy;
+    struct curl_slist    *headers;
+    struct evbuffer      *body;
+    char                 *url;
+    long                  retry_after_s;
+    up_done_fn            fn;
+    void                 *arg;
+    struct event          deadline;   /* while queued */
+    struct up_job        *next;       /* in the queue, or running */
+    char                  error[CURL_ERROR_SIZE];
+};
+
+struct upstream {
+    struct event_base    *base;
+    const struct config  *cfg;
+    CURLM                *multi;
+    struct event         *timer;
+    int                   cap;
+    int                   inflight;
+    int                   queued;
+    struct up_job        *head, *tail;     /* waiting for a slot */
+    struct up_job        *running;         /* added to the multi handle */
+};
+
+static void up_check_done(struct upstream *u);
+
+
+static void
+up_job_free(struct up_job *j)
+{
+    event_del(&j->deadline);
+    if (j->easy != NULL) {
+        curl_easy_cleanup(j->easy);
+    }
+    curl_slist_free_all(j->headers);
+    if (j->body != NULL) {
+        evbuffer_free(j->body);
+    }
+    free(j->url);
+    free(j);
+}
+
+
+static void
+up_finish(struct up_job *j, enum up_outcome outcome, long status)
+{
+    struct up_result r = { .outcome = outcome, .status = status,
+                           .retry_after_s = j->retry_after_s,
+                           .error = j->error };
+
+    if (j->body != NULL) {
+        r.len = evbuffer_get_length(j->body);
+        r.body = (const char *) evbuffer_pullup(j->body, -1);
+    }
+
+    j->fn(&r, j->arg);
+    up_job_free(j);
+}
+
+
+static size_t
+up_write_cb(char *data, size_t size, size_t n, void *arg)
+{
+    struct up_job *j = arg;
+
+    if (evbuffer_get_length(j->body) + size * n > UP_BODY_MAX) {
+        return 0;                       /* curl fails the transfer */
+    }
+
+    evbuffer_add(j->body, data, size * n);
+    return size * n;
+}
+
+
+static size_t
+up_header_cb(char *line, size_t size, size_t n, void *arg)
+{
+    struct up_job *j = arg;
+
+    if (size * n > 12 && strncasecmp(line, "Retry-After:", 12) == 0) {
+        j->retry_after_s = strtol(line + 12, NULL, 10);
+    }
+
+    return size * n;
+}
+
+
+static int
+up_start(struct up_job *j)
+{
+    struct upstream *u = j->u;
+    const struct config *cfg = u->cfg;
+
+    j->easy = curl_easy_init();
+    if (j->easy == NULL) {
+        return -1;
+    }
+
+    curl_easy_setopt(j->easy, CURLOPT_URL, j->url);
+    curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->headers);
+    curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, up_write_cb);
+    curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
+    curl_easy_setopt(j->easy, CURLOPT_HEADERFUNCTION, up_header_cb);
+    curl_easy_setopt(j->easy, CURLOPT_HEADERDATA, j);
+    curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
+    curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->error);
+    curl_easy_setopt(j->easy, CURLOPT_TIMEOUT_MS,
+                     (long) cfg->exchange_timeout_ms);
+    curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long) cfg->exchange_timeout_ms);
+    curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(j->easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(j->easy, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(j->easy, CURLOPT_USERAGENT, "spark-executor");
+    if (cfg->exchange_ca_file[0] != '\0') {
+        curl_easy_setopt(j->easy, CURLOPT_CAINFO, cfg->exchange_ca_file);
+    }
+
+    if (curl_multi_add_handle(u->multi, j->easy) != CURLM_OK) {
+        curl_easy_cleanup(j->easy);
+        j->easy = NULL;
+        return -1;
+    }
+
+    u->inflight++;
+    j->next = u->running;
+    u->running = j;
+    return 0;
+}
+
+
+/* Starts queued jobs while there is room. */
+static void
+up_drain_queue(struct upstream *u)
+{
+    while (u->head != NULL && u->inflight < u->cap) {
+        struct up_job *j = u->head;
+
+        u->head = j->next;
+        if (u->head == NULL) {
+            u->tail = NULL;
+        }
+        u->queued--;
+        event_del(&j->deadline);
+
+        if (up_start(j) != 0) {
+            snprintf(j->error, sizeof(j->error), "could not start");
+            up_finish(j, UP_UNREACHABLE, 0);
+        }
+    }
+}
+
+
+static void
+up_queue_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct up_job *j = arg, **p;
+    struct upstream *u = j->u;
+
+    (void) fd;
+    (void) what;
+
+    for (p = &u->head; *p != NULL; p = &(*p)->next) {
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    }
+    u->tail = NULL;
+    for (struct up_job *t = u->head; t != NULL; t = t->next) {
+        u->tail = t;
+    }
+    u->queued--;
+
+    snprintf(j->error, sizeof(j->error), "no free outbound slot in time");
+    up_finish(j, UP_BUSY, 0);
+}
+
+
+static enum up_outcome
+up_outcome_of(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return UP_ANSWERED;
+    case CURLE_OPERATION_TIMEDOUT:
+        return UP_TIMEOUT;
+    default:
+        return UP_UNREACHABLE;
+    }
+}
+
+
+/* Takes j off the multi handle and the running list. */
+static void
+up_unrun(struct upstream *u, struct up_job *j)
+{
+    struct up_job **p;
+
+    for (p = &u->running; *p != NULL; p = &(*p)->next) {
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    }
+
+    curl_multi_remove_handle(u->multi, j->easy);
+    u->inflight--;
+}
+
+
+static void
+up_check_done(struct upstream *u)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(u->multi, &left)) != NULL) {
+        struct up_job *j;
+        long status = 0;
+
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &j);
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+        up_unrun(u, j);
+
+        if (msg->data.result != CURLE_OK && j->error[0] == '\0') {
+            snprintf(j->error, sizeof(j->error), "%s",
+                     curl_easy_strerror(msg->data.result));
+        }
+        up_finish(j, up_outcome_of(msg->data.result), status);
+    }
+
+    up_drain_queue(u);
+}
+
+
+static void
+up_event_cb(evutil_socket_t fd, short kind, void *arg)
+{
+    struct upstream *u = arg;
+    int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0)
+                 | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int running;
+
+    curl_multi_socket_action(u->multi, fd, action, &running);
+    up_check_done(u);
+}
+
+
+static void
+up_timeout_cb(evutil_socket_t fd, short kind, void *arg)
+{
+    struct upstream *u = arg;
+    int running;
+
+    (void) fd;
+    (void) kind;
+
+    curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    up_check_done(u);
+}
+
+
+static int
+up_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+    struct upstream *u = arg;
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+    (void) multi;
+
+    if (timeout_ms < 0) {
+        evtimer_del(u->timer);
+    } else {
+        evtimer_add(u->timer, &tv);
+    }
+
+    return 0;
+}
+
+
+static int
+up_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
+{
+    struct upstream *u = arg;
+    struct event *ev = sockp;
+    short kind;
+
+    (void) easy;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (ev != NULL) {
+            event_free(ev);
+            curl_multi_assign(u->multi, s, NULL);
+        }
+        return 0;
+    }
+
+    kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0)
+           | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+
+    if (ev == NULL) {
+        ev = event_new(u->base, s, kind, up_event_cb, u);
+        if (ev == NULL) {
+            return -1;
+        }
+        curl_multi_assign(u->multi, s, ev);
+    } else {
+        event_del(ev);
+        event_assign(ev, u->base, s, kind, up_event_cb, u);
+    }
+
+    return event_add(ev, NULL);
+}
+
+
+struct upstream *
+up_new(struct event_base *base, const struct config *cfg, int cap)
+{
+    struct upstream *u = calloc(1, sizeof(*u));
+
+    if (u == NULL) {
+        return NULL;
+    }
+
+    u->base = base;
+    u->cfg = cfg;
+    u->cap = cap > 0 ? cap : 1;
+    u->multi = curl_multi_init();
+    u->timer = evtimer_new(base, up_timeout_cb, u);
+    if (u->multi == NULL || u->timer == NULL) {
+        log_error("UPSTREAM", "could not set up libcurl");
+        up_free(u);
+        return NULL;
+    }
+
+    curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, up_socket_cb);
+    curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
+    curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, up_timer_cb);
+    curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
+    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, (long) u->cap);
+    curl_multi_setopt(u->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                      (long) u->cap);
+    return u;
+}
+
+
+void
+up_free(struct upstream *u)
+{
+    struct up_job *j, *next;
+
+    if (u == NULL) {
+        return;
+    }
+
+    for (j = u->head; j != NULL; j = next) {
+        next = j->next;
+        snprintf(j->error, sizeof(j->error), "shutting down");
+        up_finish(j, UP_BUSY, 0);
+    }
+    u->head = NULL;
+
+    while (u->running != NULL) {
+        j = u->running;
+        up_unrun(u, j);
+        snprintf(j->error, sizeof(j->error), "shutting down");
+        up_finish(j, UP_BUSY, 0);
+    }
+
+    if (u->multi != NULL) {
+        curl_multi_cleanup(u->multi);
+    }
+    if (u->timer != NULL) {
+        event_free(u->timer);
+    }
+    free(u);
+}
+
+
+static struct up_job *
+up_job_new(struct upstream *u, const char *path_and_query,
+           const char *api_key, up_done_fn fn, void *arg)
+{
+    struct up_job *j = calloc(1, sizeof(*j));
+    size_t len = strlen(u->cfg->exchange_base_url) + strlen(path_and_query);
+    char key_header[256];
+
+    if (j == NULL) {
+        return NULL;
+    }
+
+    j->u = u;
+    j->fn = fn;
+    j->arg = arg;
+    j->body = evbuffer_new();
+    j->url = malloc(len + 1);
+    evtimer_assign(&j->deadline, u->base, up_queue_deadline_cb, j);
+
+    if (api_key != NULL) {
+        snprintf(key_header, sizeof(key_header), "X-MBX-APIKEY: %s", api_key);
+        j->headers = curl_slist_append(NULL, key_header);
+    }
+    if (j->body == NULL || j->url == NULL
+        || (api_key != NULL && j->headers == NULL))
+    {
+        up_job_free(j);
+        return NULL;
+    }
+
+    snprintf(j->url, len + 1, "%s%s", u->cfg->exchange_base_url,
+             path_and_query);
+    return j;
+}
+
+
+void
+up_get(struct upstream *u, const char *path_and_query, const char *api_key,
+       up_done_fn fn, void *arg)
+{
+    struct timeval wait = { UP_QUEUE_WAIT_MS / 1000,
+                            (UP_QUEUE_WAIT_MS % 1000) * 1000 };
+    struct up_result busy = { .outcome = UP_BUSY,
+                              .error = "outbound queue full" };
+    struct up_job *j;
+
+    if (u->queued >= u->cap * UP_QUEUE_PER_SLOT) {
+        fn(&busy, arg);
+        return;
+    }
+
+    j = up_job_new(u, path_and_query, api_key, fn, arg);
+    if (j == NULL) {
+        busy.error = "out of memory";
+        fn(&busy, arg);
+        return;
+    }
+
+    if (u->inflight < u->cap && up_start(j) == 0) {
+        return;
+    }
+
+    if (u->tail != NULL) {
+        u->tail->next = j;
+    } else {
+        u->head = j;
+    }
+    u->tail = j;
+    u->queued++;
+    evtimer_add(&j->deadline, &wait);
+}
+
+
+int
+up_inflight(const struct upstream *u)
+{
+    return u->inflight;
+}
