@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../shared/config.h"
+#include "check_run.h"
 
 static const char *const vars[] = {
     "PORT", "ADMIN_PORT", "WORKERS", "HTTP_SERVER_CONCURRENCY",
@@ -155,8 +156,6 @@ main(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("env");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, defaults_match_the_documented_table);
     tcase_add_test(tc, set_values_are_taken);
@@ -165,10 +164,5 @@ main(void)
     tcase_add_test(tc, admin_port_must_differ_from_port);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

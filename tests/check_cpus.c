@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../supervisor/cpus.h"
+#include "check_run.h"
 
 
 static void
@@ -83,18 +84,11 @@ main(void)
 {
     Suite *s = suite_create("cpus");
     TCase *tc = tcase_create("quota");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, cgroup_v2_quota_rounds_up);
     tcase_add_test(tc, cgroup_v1_quota_is_read_when_v2_is_absent);
     tcase_add_test(tc, available_cpus_are_at_least_one);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "../worker/exchange.h"
+#include "check_run.h"
 
 
 START_TEST(signing_matches_the_documented_example)
@@ -38,17 +39,10 @@ main(void)
 {
     Suite *s = suite_create("exchange");
     TCase *tc = tcase_create("sign");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, signing_matches_the_documented_example);
     tcase_add_test(tc, a_different_secret_gives_a_different_signature);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

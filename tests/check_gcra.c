@@ -9,6 +9,7 @@
 
 #include "../shared/gcra.h"
 #include "../shared/localquota.h"
+#include "check_run.h"
 
 #define SEC 1000000
 
@@ -142,8 +143,6 @@ main(void)
 {
     Suite *s = suite_create("gcra");
     TCase *tc = tcase_create("bucket");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, exactly_burst_requests_pass_at_once);
     tcase_add_test(tc, one_more_passes_per_emission_interval);
@@ -154,10 +153,5 @@ main(void)
     tcase_add_test(tc, tenants_have_separate_buckets);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "../worker/http.h"
+#include "check_run.h"
 
 struct fixture {
     struct event_base   *base;
@@ -381,8 +382,6 @@ main(void)
 {
     Suite *s = suite_create("http");
     TCase *tc = tcase_create("server");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, a_get_is_answered_and_the_connection_kept);
@@ -395,10 +394,5 @@ main(void)
     tcase_add_test(tc, drain_closes_idle_connections_and_serves_the_queue);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

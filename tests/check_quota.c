@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "../worker/quota.h"
+#include "check_run.h"
 
 
 START_TEST(urls_split_into_host_port_db_and_password)
@@ -63,17 +64,10 @@ main(void)
 {
     Suite *s = suite_create("quota");
     TCase *tc = tcase_create("url");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, urls_split_into_host_port_db_and_password);
     tcase_add_test(tc, malformed_urls_are_refused);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

@@ -8,6 +8,7 @@
 
 #include "../shared/stats.h"
 #include "../shared/tally.h"
+#include "check_run.h"
 
 
 START_TEST(durations_fall_into_the_right_bucket)
@@ -67,18 +68,11 @@ main(void)
 {
     Suite *s = suite_create("stats");
     TCase *tc = tcase_create("stats");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, durations_fall_into_the_right_bucket);
     tcase_add_test(tc, folding_adds_counters_and_leaves_gauges);
     tcase_add_test(tc, the_org_map_keeps_entries_where_they_are_as_it_grows);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

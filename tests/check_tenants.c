@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../shared/tenants.h"
+#include "check_run.h"
 
 #define KEY_A "orgA-key-0123456789abcdef"
 
@@ -204,8 +205,6 @@ main(void)
 {
     Suite *s = suite_create("tenants");
     TCase *tc = tcase_create("parse");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, a_valid_file_parses_with_defaults);
     tcase_add_test(tc, every_problem_is_reported_at_once);
@@ -218,10 +217,5 @@ main(void)
     tcase_add_test(tc, a_missing_file_is_one_clear_problem);
     suite_add_tcase(s, tc);
 
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }
