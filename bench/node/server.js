@@ -1,13 +1,24 @@
 'use strict'
 
 // The Node.js stack that spark-executor replaces (fastify, @fastify/rate-limit
-// and ioredis under node:cluster), kept only as a baseline for scripts/bench.
-// It serves the one route the benchmark drives, GET /api/private/health, with
-// the same authentication and per-tenant quota steps in front of it.
+// and ioredis under node:cluster, undici towards the exchange), kept only as a
+// baseline for scripts/bench. It serves the routes the benchmark drives,
+// GET /api/private/health and GET /api/private/open-orders?symbol=…, with the
+// same authentication and per-tenant quota steps in front of them.
+//
+// Open orders: the query (symbol, recvWindow, timestamp) is signed with the
+// tenant's exchange apiSecret (hex HMAC-SHA256) and sent with its apiKey in
+// X-MBX-APIKEY to EXCHANGE_BASE_URL/api/v3/openOrders over a keep-alive pool
+// of OUTBOUND_MAX_CONCURRENCY / WORKERS connections per worker. The exchange's
+// JSON array goes back with 200; its 429/418 -> 503 with Retry-After, other
+// 4xx -> the same status, 5xx, a non-array or no connection -> 502, no answer
+// within EXCHANGE_TIMEOUT_MS -> 504.
 //
 // Environment: PORT [4001], WORKERS [2], TENANT_KEYS_FILE
 // [runtime/tenants.json], TENANT_DEFAULT_QPS [2], TENANT_BURST [4],
-// REDIS_URL [unset: each worker counts in its own memory].
+// REDIS_URL [unset: each worker counts in its own memory],
+// EXCHANGE_BASE_URL [http://127.0.0.1:4100], OUTBOUND_MAX_CONCURRENCY [64],
+// EXCHANGE_TIMEOUT_MS [5000], EXCHANGE_RECV_WINDOW_MS [5000].
 
 const cluster = require('node:cluster')
 const crypto = require('node:crypto')
@@ -19,6 +30,12 @@ const TENANT_KEYS_FILE = process.env.TENANT_KEYS_FILE || 'runtime/tenants.json'
 const DEFAULT_QPS = intFromEnv('TENANT_DEFAULT_QPS', 2)
 const DEFAULT_BURST = intFromEnv('TENANT_BURST', 4)
 const REDIS_URL = process.env.REDIS_URL || ''
+const EXCHANGE_BASE_URL = process.env.EXCHANGE_BASE_URL ||
+  'http://127.0.0.1:4100'
+const OUTBOUND_MAX = intFromEnv('OUTBOUND_MAX_CONCURRENCY', 64)
+const EXCHANGE_TIMEOUT_MS = intFromEnv('EXCHANGE_TIMEOUT_MS', 5000)
+const RECV_WINDOW_MS = intFromEnv('EXCHANGE_RECV_WINDOW_MS', 5000)
+const SYMBOL_RE = /^[A-Z0-9]{2,20}$/
 
 function intFromEnv (name, fallback) {
   const raw = process.env[name]
@@ -63,7 +80,20 @@ function tenantFromEntry (file, org, entry) {
   if (!(qps > 0) || !(burst > 0)) {
     throw new Error(`${file}: tenant ${org} needs qps > 0 and burst > 0`)
   }
-  return { keyHash, qps, burst }
+  return { keyHash, qps, burst, exchange: exchangeFromEntry(file, org, entry) }
+}
+
+// The optional "exchange": { "apiKey": "...", "apiSecret": "..." }, or null.
+function exchangeFromEntry (file, org, entry) {
+  const ex = entry.exchange
+  if (ex === undefined || ex === null) return null
+  if (typeof ex !== 'object' || Array.isArray(ex) ||
+      typeof ex.apiKey !== 'string' || ex.apiKey === '' ||
+      typeof ex.apiSecret !== 'string' || ex.apiSecret === '') {
+    throw new Error(`${file}: tenant ${org}: exchange needs non-empty ` +
+      'apiKey and apiSecret')
+  }
+  return { apiKey: ex.apiKey, apiSecret: ex.apiSecret }
 }
 
 // onRequest hook: X-Org-Id names the tenant, X-Api-Key must match its key.
@@ -86,6 +116,118 @@ function authenticate (tenants) {
     request.tenant = org
     reply.header('X-Tenant', org)
     done()
+  }
+}
+
+// The exchange: one keep-alive pool per worker, holding this worker's share
+// of OUTBOUND_MAX_CONCURRENCY; further requests wait in the pool's queue.
+function exchangeClient () {
+  const { Pool, errors } = require('undici')
+  const base = new URL(EXCHANGE_BASE_URL)
+  const prefix = base.pathname.replace(/\/+$/, '')
+  const pool = new Pool(base.origin, {
+    connections: Math.max(1, Math.floor(OUTBOUND_MAX / WORKERS)),
+    pipelining: 1,
+    connect: { timeout: EXCHANGE_TIMEOUT_MS },
+    headersTimeout: EXCHANGE_TIMEOUT_MS,
+    bodyTimeout: EXCHANGE_TIMEOUT_MS
+  })
+  const timeouts = [errors.ConnectTimeoutError, errors.HeadersTimeoutError,
+    errors.BodyTimeoutError]
+
+  // Resolves to { status, text, retryAfter } or { failed: 502 | 504 }.
+  return async function get (path, apiKey) {
+    try {
+      const res = await pool.request({
+        method: 'GET',
+        path: prefix + path,
+        headers: { 'x-mbx-apikey': apiKey }
+      })
+      const text = await res.body.text()
+      return {
+        status: res.statusCode,
+        text,
+        retryAfter: Number.parseInt(res.headers['retry-after'], 10)
+      }
+    } catch (err) {
+      return { failed: timeouts.some((t) => err instanceof t) ? 504 : 502 }
+    }
+  }
+}
+
+function parseJson (text) {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+function openOrdersRoute (tenants, exchangeGet) {
+  return async function (request, reply) {
+    const tenant = tenants.get(request.tenant)
+    if (tenant.exchange === null) {
+      return reply.code(403).send({
+        error: 'no_exchange_credentials',
+        message: 'this tenant has no exchange credentials'
+      })
+    }
+
+    const symbol = request.query.symbol
+    if (symbol !== undefined &&
+        (typeof symbol !== 'string' || !SYMBOL_RE.test(symbol))) {
+      return reply.code(400).send({
+        error: 'bad_symbol',
+        message: 'symbol must be 2-20 capital letters or digits'
+      })
+    }
+
+    const query = (symbol !== undefined ? `symbol=${symbol}&` : '') +
+      `recvWindow=${RECV_WINDOW_MS}&timestamp=${Date.now()}`
+    const signature = crypto.createHmac('sha256', tenant.exchange.apiSecret)
+      .update(query).digest('hex')
+    const r = await exchangeGet(
+      `/api/v3/openOrders?${query}&signature=${signature}`,
+      tenant.exchange.apiKey)
+
+    if (r.failed === 504) {
+      return reply.code(504).send({
+        error: 'upstream_timeout',
+        message: 'the exchange did not answer in time'
+      })
+    }
+    if (r.failed === 502) {
+      return reply.code(502).send({
+        error: 'upstream_unavailable',
+        message: 'the exchange cannot be reached'
+      })
+    }
+    if (r.status === 429 || r.status === 418) {
+      return reply.code(503)
+        .header('Retry-After', r.retryAfter > 0 ? r.retryAfter : 1)
+        .send({
+          error: 'exchange_rate_limited',
+          message: 'the exchange is rate limiting this service; retry ' +
+            'after Retry-After seconds'
+        })
+    }
+    if (r.status >= 400 && r.status < 500) {
+      const err = parseJson(r.text)
+      return reply.code(r.status).send({
+        error: 'exchange_rejected',
+        message: typeof err?.msg === 'string'
+          ? err.msg
+          : 'the exchange refused the request',
+        exchange_code: Number.isInteger(err?.code) ? err.code : 0
+      })
+    }
+    if (r.status !== 200 || !Array.isArray(parseJson(r.text))) {
+      return reply.code(502).send({
+        error: 'upstream_error',
+        message: 'the exchange answered with an error'
+      })
+    }
+    return reply.code(200).type('application/json').send(r.text)
   }
 }
 
@@ -126,6 +268,9 @@ async function startWorker () {
   app.get('/api/private/health', async (request) => {
     return { status: 'ok', org: request.tenant }
   })
+
+  app.get('/api/private/open-orders', openOrdersRoute(tenants,
+    exchangeClient()))
 
   await app.listen({ port: PORT, host: '0.0.0.0' })
 }
