@@ -7,6 +7,10 @@
  * exchange 4xx -> the same status with its code and message; 429 or 418
  * (its rate limit) -> 503 with Retry-After; 5xx or unreachable -> 502;
  * timeout -> 504; no free outbound slot -> 503.
+ *
+ * The sanity check of an answer is structural (a JSON array, whole): the
+ * body goes back byte for byte, so parsing it in full would cost the
+ * request path a tenth of its time for nothing the tenant can use.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -158,11 +162,26 @@ exch_rate_limited(struct exch_call *c, const struct up_result *r)
 }
 
 
+/* A whole JSON array: '[' ... ']' around it, nothing but space outside. */
+static int
+exch_looks_like_array(const char *body, size_t len)
+{
+    size_t first = 0, last = len;
+
+    while (first < len && isspace((unsigned char) body[first])) {
+        first++;
+    }
+    while (last > first && isspace((unsigned char) body[last - 1])) {
+        last--;
+    }
+
+    return last - first >= 2 && body[first] == '[' && body[last - 1] == ']';
+}
+
+
 static void
 exch_answered(struct exch_call *c, const struct up_result *r)
 {
-    json_t *orders;
-
     if (r->status == 429 || r->status == 418) {
         exch_rate_limited(c, r);
         return;
@@ -172,16 +191,15 @@ exch_answered(struct exch_call *c, const struct up_result *r)
         return;
     }
 
-    orders = r->status == 200 ? json_loadb(r->body, r->len, 0, NULL) : NULL;
-    if (!json_is_array(orders)) {
+    if (r->status != 200 || !exch_looks_like_array(r->body, r->len)) {
         log_warn("UPSTREAM", "open orders: status %ld or not a JSON array "
                  "from the exchange", r->status);
         http_respond_error(c->req, 502, c->headers, "upstream_error",
                            "the exchange answered with an error");
-    } else {
-        http_respond(c->req, 200, c->headers, r->body, r->len);
+        return;
     }
-    json_decref(orders);
+
+    http_respond(c->req, 200, c->headers, r->body, r->len);
 }
 
 

@@ -22,6 +22,7 @@
 #define UP_QUEUE_PER_SLOT 8          /* queue length = cap * this */
 #define UP_QUEUE_WAIT_MS  2000       /* longest wait for a free slot */
 #define UP_BODY_MAX       (8 * 1024 * 1024)
+#define UP_SPARE_MAX      64         /* easy handles kept for reuse */
 
 struct up_job {
     struct upstream      *u;
@@ -47,9 +48,24 @@ struct upstream {
     int                   queued;
     struct up_job        *head, *tail;     /* waiting for a slot */
     struct up_job        *running;         /* added to the multi handle */
+    CURL                 *spare[UP_SPARE_MAX];  /* reset handles to reuse */
+    int                   nspare;
 };
 
 static void up_check_done(struct upstream *u);
+
+
+/* Keeps an easy handle for the next request, or frees it. */
+static void
+up_spare(struct upstream *u, CURL *easy)
+{
+    if (u->nspare < UP_SPARE_MAX) {
+        curl_easy_reset(easy);
+        u->spare[u->nspare++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+    }
+}
 
 
 static void
@@ -57,7 +73,7 @@ up_job_free(struct up_job *j)
 {
     event_del(&j->deadline);
     if (j->easy != NULL) {
-        curl_easy_cleanup(j->easy);
+        up_spare(j->u, j->easy);
     }
     curl_slist_free_all(j->headers);
     if (j->body != NULL) {
@@ -118,7 +134,7 @@ up_start(struct up_job *j)
     struct upstream *u = j->u;
     const struct config *cfg = u->cfg;
 
-    j->easy = curl_easy_init();
+    j->easy = u->nspare > 0 ? u->spare[--u->nspare] : curl_easy_init();
     if (j->easy == NULL) {
         return -1;
     }
@@ -137,7 +153,6 @@ up_start(struct up_job *j)
                      (long) cfg->exchange_timeout_ms);
     curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(j->easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(j->easy, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(j->easy, CURLOPT_USERAGENT, "spark-executor");
     if (cfg->exchange_ca_file[0] != '\0') {
         curl_easy_setopt(j->easy, CURLOPT_CAINFO, cfg->exchange_ca_file);
@@ -399,6 +414,9 @@ up_free(struct upstream *u)
         up_finish(j, UP_BUSY, 0);
     }
 
+    while (u->nspare > 0) {
+        curl_easy_cleanup(u->spare[--u->nspare]);
+    }
     if (u->multi != NULL) {
         curl_multi_cleanup(u->multi);
     }
