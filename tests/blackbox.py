@@ -14,6 +14,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -143,6 +144,7 @@ class Service:
                 self.proc.wait()
         self.log_file.close()
         check_clean_log(self.log())
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def request(port, path, method="GET", headers=None, body=None, timeout=5):

@@ -67,6 +67,13 @@ START_TEST(cgroup_v1_quota_is_read_when_v2_is_absent)
     snprintf(path, sizeof(path), "%s/cpu/cpu.cfs_quota_us", root);
     write_file(path, "-1\n");
     ck_assert_int_eq(cpus_cgroup_quota(root), 0);
+
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/cpu/cpu.cfs_period_us", root);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/cpu", root);
+    rmdir(path);
+    rmdir(root);
 }
 END_TEST
 

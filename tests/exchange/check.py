@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,6 +69,7 @@ ORDER_FIELDS = ["symbol", "orderId", "orderListId", "clientOrderId", "price",
 
 TESTS = []
 RUNNING = []
+SCRATCH = []        # temporary directories, removed at the end
 
 
 def test(fn):
@@ -100,6 +102,7 @@ class Exchange:
 
     def __init__(self, *args, accounts=ACCOUNTS):
         self.dir = tempfile.mkdtemp(prefix="exchange-check-")
+        SCRATCH.append(self.dir)
         self.log_path = os.path.join(self.dir, "out.log")
         cmd = [BINARY, "--port", "0"] + [str(a) for a in args]
         if accounts is not None:
@@ -641,6 +644,8 @@ def main():
     finally:
         for ex in list(RUNNING):
             ex.stop()
+        for path in SCRATCH:
+            shutil.rmtree(path, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
