@@ -86,9 +86,8 @@ sup_child(struct sup_slot *s, int chan_fd)
         .listen_fd = m->listen_fd,
         .chan_fd = chan_fd,
         .master_pid = m->pid,
-        .max_conns = sup_workers_conn_share(s->owner),
-        .outbound_share = m->cfg.outbound_max / s->owner->target > 0
-                          ? m->cfg.outbound_max / s->owner->target : 1,
+        .max_conns = sup_workers_share(s->owner, m->cfg.http_concurrency),
+        .outbound_share = sup_workers_share(s->owner, m->cfg.outbound_max),
         .local = m->local,
         .cfg = &m->cfg,
         .tenants = m->tenants,
@@ -635,9 +634,9 @@ sup_workers_warm(const struct sup_workers *ws)
 
 
 int
-sup_workers_conn_share(const struct sup_workers *ws)
+sup_workers_share(const struct sup_workers *ws, int per_replica)
 {
-    int share = ws->m->cfg.http_concurrency / ws->target;
+    int share = per_replica / ws->target;
 
     return share > 0 ? share : 1;
 }

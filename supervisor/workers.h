@@ -94,8 +94,8 @@ int sup_workers_warm(const struct sup_workers *ws);
 /* True when workers died young too often lately (see workers.c). */
 int sup_workers_crash_looping(const struct sup_workers *ws);
 
-/* The master's copy of each worker's connection share. */
-int sup_workers_conn_share(const struct sup_workers *ws);
+/* One worker's share of a per-replica limit (at least 1). */
+int sup_workers_share(const struct sup_workers *ws, int per_replica);
 
 /* Kills (SIGKILL) every worker silent for longer than timeout_ms. */
 void sup_workers_watchdog(struct sup_workers *ws, int timeout_ms);

@@ -251,16 +251,25 @@ http_respond(struct http_request *req, int status, const char *headers,
 }
 
 
+/* The JSON error body every error answer carries; returns its length. */
+static size_t
+http_error_body(char *buf, size_t size, const char *code, const char *message)
+{
+    int n = snprintf(buf, size, "{\"error\":\"%s\",\"message\":\"%s\"}",
+                     code, message);
+
+    return n < (int) size ? (size_t) n : size - 1;
+}
+
+
 void
 http_respond_error(struct http_request *req, int status, const char *headers,
                    const char *code, const char *message)
 {
     char body[256];
-    int n;
+    size_t n = http_error_body(body, sizeof(body), code, message);
 
-    n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}",
-                 code, message);
-    http_respond(req, status, headers, body, (size_t) n);
+    http_respond(req, status, headers, body, n);
 }
 
 
@@ -270,11 +279,9 @@ conn_fail(struct http_conn *c, int status, const char *code,
           const char *message)
 {
     char body[256];
-    int n;
+    size_t n = http_error_body(body, sizeof(body), code, message);
 
-    n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}",
-                 code, message);
-    conn_write(c, HTTP_GET, 1, status, 0, NULL, body, (size_t) n);
+    conn_write(c, HTTP_GET, 1, status, 0, NULL, body, n);
     evbuffer_drain(bufferevent_get_input(c->bev),
                    evbuffer_get_length(bufferevent_get_input(c->bev)));
 
