@@ -25,9 +25,10 @@ bh() { buildah --storage-driver vfs "$@"; }
 export STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot
 
 work=$(mktemp -d)
-ctr="" mnt="" run_pid="" master=""
+ctr="" mnt="" run_pid="" master="" exchange=""
 # shellcheck disable=SC2317  # called by the trap
 cleanup() {
+  if [ -n "$exchange" ]; then kill "$exchange" 2>/dev/null || true; fi
   if [ -n "$run_pid" ] && kill -0 "$run_pid" 2>/dev/null; then
     if [ -n "$master" ]; then kill -TERM "$master" 2>/dev/null || true; fi
     for _ in $(seq 50); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
@@ -188,12 +189,21 @@ mnt=""
 
 printf '{"orgA": {"apiKey": "%s", "qps": 100, "burst": 100}}\n' "$key" >"$work/tenants.json"
 chmod 0644 "$work/tenants.json"
-read -r port admin_port < <(python3 -c '
+read -r port admin_port exchange_port < <(python3 -c '
 import socket
-a, b = socket.socket(), socket.socket()
-a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
-print(a.getsockname()[1], b.getsockname()[1])')
-run_env=(--env "PORT=$port" --env "ADMIN_PORT=$admin_port" --env SHUTDOWN_DELAY_MS=200)
+a, b, c = socket.socket(), socket.socket(), socket.socket()
+for s in (a, b, c):
+    s.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1], c.getsockname()[1])')
+
+# The service warms up against an exchange before it takes connections: the
+# test exchange runs on the host, which the container shares the network of.
+[ -x "$root/build/tests/exchange" ] || make -C "$root" -s build/tests/exchange
+"$root/build/tests/exchange" --port "$exchange_port" >"$work/exchange.log" 2>&1 &
+exchange=$!
+
+run_env=(--env "PORT=$port" --env "ADMIN_PORT=$admin_port" --env SHUTDOWN_DELAY_MS=200
+         --env "EXCHANGE_BASE_URL=http://127.0.0.1:$exchange_port")
 
 env -u REDIS_URL buildah --storage-driver vfs run --isolation chroot \
   -v "$work/tenants.json:/etc/spark/tenants.json:ro" "${run_env[@]}" \
