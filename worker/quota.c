@@ -354,7 +354,7 @@ quota_landed(struct quota *q, struct quota_batch *b)
         }
     }
 
-    if (quota_find(q->pending, b->org) != NULL) {
+    if (!q->closing && quota_find(q->pending, b->org) != NULL) {
         quota_flush_soon(q);
     }
 }
@@ -860,6 +860,7 @@ quota_free(struct quota *q)
         quota_batch_fallback(b);
         quota_batch_free(b);
     }
+    q->pending = NULL;
     if (q->ac != NULL) {
         /* runs the callbacks of batches still in flight */
         redisAsyncFree(q->ac);
