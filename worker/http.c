@@ -28,7 +28,7 @@
 #include "http.h"
 #include "../shared/log.h"
 
-#define HTTP_ACCEPT_BUDGET 32          /* per wakeup, to share the queue */
+#define HTTP_ACCEPT_BUDGET 4          /* per wakeup, to share the queue */
 #define HTTP_WRITE_TIMEOUT_MS 30000
 
 /*
