@@ -50,6 +50,8 @@ struct upstream {
     struct up_job        *running;         /* added to the multi handle */
     CURL                 *spare[UP_SPARE_MAX];  /* reset handles to reuse */
     int                   nspare;
+    struct event        **events;    /* by descriptor, kept for reuse */
+    int                   nevents;
 };
 
 static void up_check_done(struct upstream *u);
@@ -325,6 +327,33 @@ up_timer_cb(CURLM *multi, long timeout_ms, void *arg)
 }
 
 
+/*
+ * The event for descriptor s.  curl drops a kept-alive connection's socket
+ * from its watch list after each transfer and adds it back for the next:
+ * the event stays allocated between the two.
+ */
+static struct event *
+up_event_for(struct upstream *u, curl_socket_t s)
+{
+    if (s >= u->nevents) {
+        int n = s + 64;
+        struct event **evs = realloc(u->events, (size_t) n * sizeof(*evs));
+
+        if (evs == NULL) {
+            return NULL;
+        }
+        memset(evs + u->nevents, 0, (size_t) (n - u->nevents) * sizeof(*evs));
+        u->events = evs;
+        u->nevents = n;
+    }
+
+    if (u->events[s] == NULL) {
+        u->events[s] = event_new(u->base, s, EV_READ, up_event_cb, u);
+    }
+    return u->events[s];
+}
+
+
 static int
 up_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 {
@@ -336,7 +365,7 @@ up_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 
     if (what == CURL_POLL_REMOVE) {
         if (ev != NULL) {
-            event_free(ev);
+            event_del(ev);
             curl_multi_assign(u->multi, s, NULL);
         }
         return 0;
@@ -346,16 +375,16 @@ up_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
            | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
 
     if (ev == NULL) {
-        ev = event_new(u->base, s, kind, up_event_cb, u);
+        ev = up_event_for(u, s);
         if (ev == NULL) {
             return -1;
         }
         curl_multi_assign(u->multi, s, ev);
     } else {
         event_del(ev);
-        event_assign(ev, u->base, s, kind, up_event_cb, u);
     }
 
+    event_assign(ev, u->base, s, kind, up_event_cb, u);
     return event_add(ev, NULL);
 }
 
@@ -420,6 +449,12 @@ up_free(struct upstream *u)
     if (u->multi != NULL) {
         curl_multi_cleanup(u->multi);
     }
+    for (int i = 0; i < u->nevents; i++) {
+        if (u->events[i] != NULL) {
+            event_free(u->events[i]);
+        }
+    }
+    free(u->events);
     if (u->timer != NULL) {
         event_free(u->timer);
     }
