@@ -55,18 +55,49 @@ struct upstream {
 };
 
 static void up_check_done(struct upstream *u);
+static size_t up_write_cb(char *data, size_t size, size_t n, void *arg);
+static size_t up_header_cb(char *line, size_t size, size_t n, void *arg);
 
 
-/* Keeps an easy handle for the next request, or frees it. */
+/*
+ * Keeps an easy handle for the next request, or frees it.  Its options
+ * stay set: up_start() replaces every per-request one.
+ */
 static void
 up_spare(struct upstream *u, CURL *easy)
 {
     if (u->nspare < UP_SPARE_MAX) {
-        curl_easy_reset(easy);
         u->spare[u->nspare++] = easy;
     } else {
         curl_easy_cleanup(easy);
     }
+}
+
+
+/* A new easy handle with the options every request shares. */
+static CURL *
+up_easy_new(const struct config *cfg)
+{
+    CURL *easy = curl_easy_init();
+
+    if (easy == NULL) {
+        return NULL;
+    }
+
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, up_write_cb);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, up_header_cb);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                     (long) cfg->exchange_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long) cfg->exchange_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "spark-executor");
+    if (cfg->exchange_ca_file[0] != '\0') {
+        curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->exchange_ca_file);
+    }
+
+    return easy;
 }
 
 
@@ -134,31 +165,18 @@ static int
 up_start(struct up_job *j)
 {
     struct upstream *u = j->u;
-    const struct config *cfg = u->cfg;
 
-    j->easy = u->nspare > 0 ? u->spare[--u->nspare] : curl_easy_init();
+    j->easy = u->nspare > 0 ? u->spare[--u->nspare] : up_easy_new(u->cfg);
     if (j->easy == NULL) {
         return -1;
     }
 
     curl_easy_setopt(j->easy, CURLOPT_URL, j->url);
     curl_easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->headers);
-    curl_easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, up_write_cb);
     curl_easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
-    curl_easy_setopt(j->easy, CURLOPT_HEADERFUNCTION, up_header_cb);
     curl_easy_setopt(j->easy, CURLOPT_HEADERDATA, j);
     curl_easy_setopt(j->easy, CURLOPT_PRIVATE, j);
     curl_easy_setopt(j->easy, CURLOPT_ERRORBUFFER, j->error);
-    curl_easy_setopt(j->easy, CURLOPT_TIMEOUT_MS,
-                     (long) cfg->exchange_timeout_ms);
-    curl_easy_setopt(j->easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long) cfg->exchange_timeout_ms);
-    curl_easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(j->easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(j->easy, CURLOPT_USERAGENT, "spark-executor");
-    if (cfg->exchange_ca_file[0] != '\0') {
-        curl_easy_setopt(j->easy, CURLOPT_CAINFO, cfg->exchange_ca_file);
-    }
 
     if (curl_multi_add_handle(u->multi, j->easy) != CURLM_OK) {
         curl_easy_cleanup(j->easy);
