@@ -668,8 +668,11 @@ def test_redis_killed_mid_load_falls_back_to_the_replica_share():
     load.finish()
     assert not load.errors, load.errors[:3]
     assert set(load.codes) == {200}, load.codes
-    # no request waited on a reconnect
-    assert load.p99() < 0.1 * SLOW, load.p99()
+    # no request waited on a reconnect: p99 within the 25 ms budget, plus
+    # what the Python client itself adds
+    print("    p99 %.1f ms over %d requests" % (load.p99() * 1000,
+                                              sum(load.codes.values())))
+    assert load.p99() < (0.025 + 0.015) * SLOW, load.p99()
     log = svc.log()
     assert log.count("unreachable") <= 2, log      # once per worker
     assert "REDIS_FAIL_MODE=local" in log
