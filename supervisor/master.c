@@ -28,8 +28,9 @@
 #include "../shared/localquota.h"
 #include "../shared/log.h"
 
-#define MASTER_BACKLOG   4096
-#define MASTER_EX_CONFIG 78         /* sysexits.h: configuration error */
+#define MASTER_BACKLOG    4096
+#define MASTER_EX_CONFIG  78        /* sysexits.h: configuration error */
+#define MASTER_PRI_SIGNAL 0         /* of two; all other events take 1 */
 
 static const int master_signals[MASTER_NSIGNALS] = {
     SIGTERM, SIGQUIT, SIGINT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD
@@ -321,7 +322,9 @@ master_signals_add(struct master *m)
     for (size_t i = 0; i < MASTER_NSIGNALS; i++) {
         evs[i] = evsignal_new(m->base, master_signals[i], master_signal_cb,
                               m);
-        if (evs[i] == NULL || evsignal_add(evs[i], NULL) != 0) {
+        if (evs[i] == NULL || event_priority_set(evs[i], MASTER_PRI_SIGNAL)
+            || evsignal_add(evs[i], NULL) != 0)
+        {
             log_error("MASTER", "evsignal_add(%d) failed", master_signals[i]);
             return -1;
         }
@@ -378,8 +381,14 @@ master_start(struct master *m)
         return -1;
     }
 
+    /*
+     * Two priorities: a signal that arrived before an admin request is
+     * acted on first in the same loop turn, so /readyz answers 503 to any
+     * probe sent after SIGTERM was delivered.  Everything but the signal
+     * events takes the default, lower priority.
+     */
     m->base = event_base_new();
-    if (m->base == NULL) {
+    if (m->base == NULL || event_base_priority_init(m->base, 2) != 0) {
         log_error("MASTER", "event_base_new() failed");
         return -1;
     }
