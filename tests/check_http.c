@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,15 @@ struct fixture {
     struct http_server  *srv;
     int                  port;
     int                  drained;
+    int                  handled;     /* handler calls */
 };
 
 static struct fixture fx;
+
+
+/* Larger than a loopback socket's send buffer: answering it fills the
+ * socket and leaves the rest for libevent to write. */
+#define BIG_ANSWER (4 * 1024 * 1024)
 
 
 static void
@@ -39,6 +46,16 @@ echo_handler(struct http_request *req, void *arg)
     int n;
 
     (void) arg;
+    fx.handled++;
+    if (strcmp(req->path, "/big") == 0) {
+        char *big = malloc(BIG_ANSWER);
+
+        ck_assert_ptr_nonnull(big);
+        memset(big, 'x', BIG_ANSWER);
+        http_respond(req, 200, NULL, big, BIG_ANSWER);
+        free(big);
+        return;
+    }
     n = snprintf(body, sizeof(body), "{\"path\":\"%s\",\"query\":\"%s\","
                  "\"who\":\"%s\",\"body\":%zu}", req->path,
                  req->query ? req->query : "", who ? who : "", req->body_len);
@@ -174,6 +191,81 @@ START_TEST(a_get_is_answered_and_the_connection_kept)
     send_all(fd, "GET /b HTTP/1.1\r\nHost: t\r\n\r\n", 28);
     ck_assert_int_eq(pump(fd, buf, sizeof(buf), 1), 0);
     ck_assert_ptr_nonnull(strstr(buf, "\"path\":\"/b\""));
+
+    close(fd);
+    stop_server();
+}
+END_TEST
+
+
+START_TEST(an_answer_leaves_in_the_loop_turn_that_made_it)
+{
+    struct pollfd pfd;
+    char buf[4096];
+    ssize_t n;
+    int fd;
+
+    start_server(8192, 1024, 10);
+    fd = client();
+
+    send_all(fd, "GET /now HTTP/1.1\r\nHost: t\r\n\r\n", 30);
+    for (int turns = 0; fx.handled == 0 && turns < 1000; turns++) {
+        event_base_loop(fx.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    ck_assert_int_eq(fx.handled, 1);
+
+    /* no further loop turn: the answer must already be on the socket */
+    pfd = (struct pollfd) { .fd = fd, .events = POLLIN };
+    ck_assert_int_eq(poll(&pfd, 1, 200), 1);
+    n = read(fd, buf, sizeof(buf) - 1);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    ck_assert_ptr_nonnull(strstr(buf, "\"path\":\"/now\""));
+
+    close(fd);
+    stop_server();
+}
+END_TEST
+
+
+START_TEST(a_large_answer_reaches_a_slow_reader_whole)
+{
+    static char buf[BIG_ANSWER + 4096];
+    struct timespec start, now;
+    const char *body;
+    size_t got = 0;
+    int fd;
+
+    start_server(8192, 1024, 10);
+    fd = client();
+
+    send_all(fd, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n", 30);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        ssize_t n;
+
+        event_base_loop(fx.base, EVLOOP_NONBLOCK);
+        n = read(fd, buf + got, 16384);          /* a small bite at a time */
+        if (n > 0) {
+            got += (size_t) n;
+        }
+        body = memmem(buf, got, "\r\n\r\n", 4);
+        if (body != NULL && got - (size_t) (body + 4 - buf) >= BIG_ANSWER) {
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        ck_assert_msg(now.tv_sec - start.tv_sec < 10, "got %zu bytes", got);
+    }
+    buf[got] = '\0';
+    ck_assert_ptr_nonnull(strstr(buf, "Content-Length: 4194304\r\n"));
+    ck_assert_uint_eq(got - (size_t) (body + 4 - buf), BIG_ANSWER);
+
+    /* the connection goes on once libevent has written the rest */
+    buf[0] = '\0';
+    send_all(fd, "GET /after HTTP/1.1\r\nHost: t\r\n\r\n", 32);
+    ck_assert_int_eq(pump(fd, buf, sizeof(buf), 1), 0);
+    ck_assert_ptr_nonnull(strstr(buf, "\"path\":\"/after\""));
 
     close(fd);
     stop_server();
@@ -385,6 +477,8 @@ main(void)
 
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, a_get_is_answered_and_the_connection_kept);
+    tcase_add_test(tc, an_answer_leaves_in_the_loop_turn_that_made_it);
+    tcase_add_test(tc, a_large_answer_reaches_a_slow_reader_whole);
     tcase_add_test(tc, pipelined_requests_are_answered_in_order);
     tcase_add_test(tc, a_body_is_read_and_an_oversized_one_refused_with_413);
     tcase_add_test(tc, oversized_headers_get_431_in_json);

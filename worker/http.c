@@ -161,8 +161,11 @@ conn_write(struct http_conn *c, enum http_method method, int minor,
 
 
 /*
- * Writes the output straight to the socket.  Returns 1 when all of it went
- * out; otherwise libevent writes the rest and calls conn_write_cb.
+ * Writes the output straight to the socket, in the loop turn that made the
+ * answer.  Returns 1 when all of it went out; otherwise libevent writes the
+ * rest and calls conn_write_cb.  A socket bufferevent keeps the front of
+ * its output frozen against anyone but itself: thaw it for the write, as
+ * its own write callback does.
  */
 static int
 conn_flush(struct http_conn *c)
@@ -170,11 +173,13 @@ conn_flush(struct http_conn *c)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evutil_socket_t fd = bufferevent_getfd(c->bev);
 
+    evbuffer_unfreeze(out, 1);
     while (evbuffer_get_length(out) > 0) {
         if (evbuffer_write(out, fd) <= 0) {
             break;
         }
     }
+    evbuffer_freeze(out, 1);
 
     if (evbuffer_get_length(out) == 0) {
         return 1;
@@ -790,6 +795,8 @@ conn_new(struct http_server *srv, int fd)
                              srv->limits.max_header_bytes
                              + srv->limits.max_body_bytes + 4096);
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    /* Writing is armed only when a direct write leaves bytes behind. */
+    bufferevent_disable(c->bev, EV_WRITE);
     bufferevent_enable(c->bev, EV_READ);
 
     c->next = srv->conns;
