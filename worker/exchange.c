@@ -53,6 +53,7 @@ struct exch_call {
 int
 exch_sign(const char *secret, const char *query, char out[65])
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char mac[32];
     unsigned int len = 0;
 
@@ -64,8 +65,10 @@ exch_sign(const char *secret, const char *query, char out[65])
     }
 
     for (int i = 0; i < 32; i++) {
-        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+        out[2 * i] = hex[mac[i] >> 4];
+        out[2 * i + 1] = hex[mac[i] & 0xf];
     }
+    out[64] = '\0';
     return 0;
 }
 
