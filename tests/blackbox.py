@@ -175,8 +175,8 @@ RUNNING = []        # services and redis servers a test started, stopped by run(
 class Exchange:
     """The test exchange on a free port; switches flip at run time."""
 
-    def __init__(self, *args, register=True):
-        self.port = free_port()
+    def __init__(self, *args, register=True, port=None):
+        self.port = port or free_port()
         self.proc = subprocess.Popen(
             [EXCHANGE_BIN, "--port", str(self.port)] + list(args),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -947,6 +947,33 @@ def test_exchange_failures_map_to_clear_answers():
     ex.stop()
     code, _, body = orders(svc)
     assert code == 502, (code, body)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_restarted_exchange_is_reached_again_and_idle_sockets_stay_quiet():
+    ex = Exchange()
+    svc = exchange_service(ex)
+    for _ in range(20):
+        assert orders(svc)[0] == 200
+
+    # Every kept-alive connection to the exchange is closed under the
+    # workers, and a new exchange comes up on the same port.
+    ex.stop()
+    ex = Exchange(port=ex.port)
+    time.sleep(0.3)
+    pids = svc.worker_pids().values()
+    before = sum(cpu_seconds(p) for p in pids)
+    time.sleep(1)
+    spent = sum(cpu_seconds(p) for p in pids) - before
+    assert spent < 0.3, "workers spun on closed sockets: %.2f CPU-s" % spent
+
+    codes = [orders(svc)[0] for _ in range(20)]
+    assert codes == [200] * 20, codes
 
 
 def test_the_outbound_cap_holds_and_extra_requests_queue_then_get_503():

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -50,13 +51,26 @@ struct upstream {
     struct up_job        *running;         /* added to the multi handle */
     CURL                 *spare[UP_SPARE_MAX];  /* reset handles to reuse */
     int                   nspare;
-    struct event        **events;    /* by descriptor, kept for reuse */
-    int                   nevents;
+    struct up_sock       *socks;     /* by descriptor */
+    int                   nsocks;
+};
+
+/*
+ * A socket of curl's as the loop knows it.  curl stops watching a kept-alive
+ * connection after each transfer and watches it again for the next one;
+ * the registration stays in between (two epoll_ctl calls fewer a request)
+ * and is dropped only when the idle socket stirs, or curl closes it.
+ */
+struct up_sock {
+    struct event         *ev;
+    short                 kind;      /* registered with; 0 when not */
+    unsigned              watched:1; /* curl wants its events now */
 };
 
 static void up_check_done(struct upstream *u);
 static size_t up_write_cb(char *data, size_t size, size_t n, void *arg);
 static size_t up_header_cb(char *line, size_t size, size_t n, void *arg);
+static int up_close_cb(void *arg, curl_socket_t s);
 
 
 /*
@@ -76,14 +90,17 @@ up_spare(struct upstream *u, CURL *easy)
 
 /* A new easy handle with the options every request shares. */
 static CURL *
-up_easy_new(const struct config *cfg)
+up_easy_new(struct upstream *u)
 {
+    const struct config *cfg = u->cfg;
     CURL *easy = curl_easy_init();
 
     if (easy == NULL) {
         return NULL;
     }
 
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, up_close_cb);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, u);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, up_write_cb);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, up_header_cb);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
@@ -166,7 +183,7 @@ up_start(struct up_job *j)
 {
     struct upstream *u = j->u;
 
-    j->easy = u->nspare > 0 ? u->spare[--u->nspare] : up_easy_new(u->cfg);
+    j->easy = u->nspare > 0 ? u->spare[--u->nspare] : up_easy_new(u);
     if (j->easy == NULL) {
         return -1;
     }
@@ -300,6 +317,18 @@ up_check_done(struct upstream *u)
 }
 
 
+/* Takes the socket's event off the loop. */
+static void
+up_sock_unregister(struct up_sock *sk)
+{
+    if (sk->kind != 0) {
+        event_del(sk->ev);
+        sk->kind = 0;
+    }
+    sk->watched = 0;
+}
+
+
 static void
 up_event_cb(evutil_socket_t fd, short kind, void *arg)
 {
@@ -307,6 +336,13 @@ up_event_cb(evutil_socket_t fd, short kind, void *arg)
     int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0)
                  | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running;
+
+    if (!u->socks[fd].watched) {
+        /* an idle kept-alive connection stirred (closed by the exchange,
+         * most likely): curl finds out when it next uses or prunes it */
+        up_sock_unregister(&u->socks[fd]);
+        return;
+    }
 
     curl_multi_socket_action(u->multi, fd, action, &running);
     up_check_done(u);
@@ -345,30 +381,29 @@ up_timer_cb(CURLM *multi, long timeout_ms, void *arg)
 }
 
 
-/*
- * The event for descriptor s.  curl drops a kept-alive connection's socket
- * from its watch list after each transfer and adds it back for the next:
- * the event stays allocated between the two.
- */
-static struct event *
-up_event_for(struct upstream *u, curl_socket_t s)
+/* The record of descriptor s, with its event allocated. */
+static struct up_sock *
+up_sock_for(struct upstream *u, curl_socket_t s)
 {
-    if (s >= u->nevents) {
+    if (s >= u->nsocks) {
         int n = s + 64;
-        struct event **evs = realloc(u->events, (size_t) n * sizeof(*evs));
+        struct up_sock *socks = realloc(u->socks, (size_t) n * sizeof(*socks));
 
-        if (evs == NULL) {
+        if (socks == NULL) {
             return NULL;
         }
-        memset(evs + u->nevents, 0, (size_t) (n - u->nevents) * sizeof(*evs));
-        u->events = evs;
-        u->nevents = n;
+        memset(socks + u->nsocks, 0, (size_t) (n - u->nsocks) * sizeof(*socks));
+        u->socks = socks;
+        u->nsocks = n;
     }
 
-    if (u->events[s] == NULL) {
-        u->events[s] = event_new(u->base, s, EV_READ, up_event_cb, u);
+    if (u->socks[s].ev == NULL) {
+        u->socks[s].ev = event_new(u->base, s, EV_READ, up_event_cb, u);
+        if (u->socks[s].ev == NULL) {
+            return NULL;
+        }
     }
-    return u->events[s];
+    return &u->socks[s];
 }
 
 
@@ -376,34 +411,53 @@ static int
 up_socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 {
     struct upstream *u = arg;
-    struct event *ev = sockp;
+    struct up_sock *sk;
     short kind;
 
     (void) easy;
+    (void) sockp;
 
     if (what == CURL_POLL_REMOVE) {
-        if (ev != NULL) {
-            event_del(ev);
-            curl_multi_assign(u->multi, s, NULL);
+        if (s < u->nsocks) {
+            u->socks[s].watched = 0;     /* registration kept: see up_sock */
         }
         return 0;
     }
 
-    kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0)
-           | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
-
-    if (ev == NULL) {
-        ev = up_event_for(u, s);
-        if (ev == NULL) {
-            return -1;
-        }
-        curl_multi_assign(u->multi, s, ev);
-    } else {
-        event_del(ev);
+    sk = up_sock_for(u, s);
+    if (sk == NULL) {
+        return -1;
     }
 
-    event_assign(ev, u->base, s, kind, up_event_cb, u);
-    return event_add(ev, NULL);
+    kind = EV_PERSIST | ((what & CURL_POLL_IN) ? EV_READ : 0)
+           | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+    sk->watched = 1;
+    if (sk->kind == kind) {
+        return 0;
+    }
+
+    up_sock_unregister(sk);
+    sk->watched = 1;
+    event_assign(sk->ev, u->base, s, kind, up_event_cb, u);
+    if (event_add(sk->ev, NULL) != 0) {
+        return -1;
+    }
+    sk->kind = kind;
+    return 0;
+}
+
+
+/* curl closes a socket: off the loop first, so the descriptor's next user
+ * starts clean. */
+static int
+up_close_cb(void *arg, curl_socket_t s)
+{
+    struct upstream *u = arg;
+
+    if (s < u->nsocks) {
+        up_sock_unregister(&u->socks[s]);
+    }
+    return close(s);
 }
 
 
@@ -467,12 +521,12 @@ up_free(struct upstream *u)
     if (u->multi != NULL) {
         curl_multi_cleanup(u->multi);
     }
-    for (int i = 0; i < u->nevents; i++) {
-        if (u->events[i] != NULL) {
-            event_free(u->events[i]);
+    for (int i = 0; i < u->nsocks; i++) {
+        if (u->socks[i].ev != NULL) {
+            event_free(u->socks[i].ev);
         }
     }
-    free(u->events);
+    free(u->socks);
     if (u->timer != NULL) {
         event_free(u->timer);
     }
