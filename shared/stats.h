@@ -36,9 +36,11 @@ struct worker_stats {
     uint32_t  connections;       /* open now */
     uint32_t  draining;          /* 1 once the worker stopped accepting */
     uint32_t  redis_up;          /* 1 while connected */
+    uint32_t  redis_lost;        /* 1 from a lost link until it is back */
     uint32_t  replicas_seen;     /* replicas counted through Redis */
     uint32_t  outbound_inflight; /* exchange requests under way */
     uint32_t  warm;              /* 1 once warmup is done and it accepts */
+    char      redis_why[128];    /* with redis_lost: where and what failed */
 
     /* counters */
     uint64_t  requests;          /* answers sent */

@@ -123,6 +123,58 @@ sup_slot_take_orgs(struct sup_slot *s, const struct chan_frame *f)
 }
 
 
+static const char *
+sup_fail_mode_effect(enum redis_fail_mode mode)
+{
+    switch (mode) {
+    case REDIS_FAIL_OPEN:
+        return "admitted unchecked (REDIS_FAIL_MODE=open)";
+    case REDIS_FAIL_CLOSED:
+        return "refused with 503 (REDIS_FAIL_MODE=closed)";
+    default:
+        return "enforced per replica share (REDIS_FAIL_MODE=local)";
+    }
+}
+
+
+/*
+ * Each worker keeps its own Redis connection and reports its state; the
+ * replica logs one line when Redis stops answering any of them, and one
+ * when it answers again (some worker connected, none still cut off).
+ */
+static void
+sup_redis_watch(struct sup_workers *ws)
+{
+    const char *why = NULL;
+    int lost = 0, up = 0, reporting = 0;
+
+    for (int i = 0; i < SUP_SLOTS_MAX; i++) {
+        const struct sup_slot *s = &ws->slots[i];
+
+        if (s->pid == 0 || !s->reported) {
+            continue;
+        }
+        reporting++;
+        up += s->stats.redis_up != 0;
+        if (s->stats.redis_lost) {
+            lost++;
+            why = s->stats.redis_why;
+        }
+    }
+
+    if (lost > 0 && !ws->redis_lost) {
+        log_warn("REDIS", "%s unreachable from %d of %d workers; quotas %s "
+                 "until it answers", why, lost, reporting,
+                 sup_fail_mode_effect(ws->m->cfg.redis_fail_mode));
+        ws->redis_lost = 1;
+    } else if (lost == 0 && up > 0 && ws->redis_lost) {
+        log_info("REDIS", "Redis answers again; quotas enforced through "
+                 "Redis");
+        ws->redis_lost = 0;
+    }
+}
+
+
 static void
 sup_slot_chan_read(struct bufferevent *bev, void *arg)
 {
@@ -136,6 +188,7 @@ sup_slot_chan_read(struct bufferevent *bev, void *arg)
             uint64_t was = s->stats.generation;
 
             memcpy(&s->stats, f.payload, sizeof(s->stats));
+            s->stats.redis_why[sizeof(s->stats.redis_why) - 1] = '\0';
             clock_gettime(CLOCK_MONOTONIC, &s->last_report);
             if (s->owner->m->ready_ms == 0 && s->stats.warm) {
                 struct master *m = s->owner->m;
@@ -150,6 +203,7 @@ sup_slot_chan_read(struct bufferevent *bev, void *arg)
                           (unsigned long long) s->stats.generation);
             }
             s->reported = 1;
+            sup_redis_watch(s->owner);
         }
         free(f.payload);
     }

@@ -66,6 +66,7 @@ struct sup_workers {
     struct sup_retired    retired;
     struct timespec       young_deaths_at[8];  /* ring of recent ones */
     unsigned              young_deaths_next;
+    int                   redis_lost;    /* as last logged for the replica */
 };
 
 struct sup_workers *sup_workers_new(struct master *m, int target);

@@ -108,7 +108,6 @@ struct quota {
     enum quota_link       link;
     int                   attempts;       /* reconnects since last up */
     int                   timeouts;       /* calls past budget in a row */
-    int                   announced_down;
     int                   closing;        /* quota_free() under way */
     struct event         *reconnect_ev;
     struct event         *connect_timeout_ev;
@@ -568,20 +567,6 @@ quota_take(struct quota *q, const struct tenant *tn, struct http_request *req,
 }
 
 
-static const char *
-quota_mode_name(const struct quota *q)
-{
-    switch (q->cfg->redis_fail_mode) {
-    case REDIS_FAIL_OPEN:
-        return "admitted unchecked (REDIS_FAIL_MODE=open)";
-    case REDIS_FAIL_CLOSED:
-        return "refused with 503 (REDIS_FAIL_MODE=closed)";
-    default:
-        return "enforced per replica share (REDIS_FAIL_MODE=local)";
-    }
-}
-
-
 static void
 quota_link_lost(struct quota *q, const char *why)
 {
@@ -601,10 +586,13 @@ quota_link_lost(struct quota *q, const char *why)
     q->counters.redis_up = 0;
     q->attempts++;
 
-    if (!q->announced_down) {
-        log_warn("REDIS", "%s:%d unreachable (%s); quotas %s until it "
-                 "answers", q->host, q->port, why, quota_mode_name(q));
-        q->announced_down = 1;
+    /* The master logs the replica's transition from what workers report;
+     * each worker's own view is a debug line. */
+    if (!q->counters.redis_lost) {
+        snprintf(q->counters.redis_why, sizeof(q->counters.redis_why),
+                 "%.64s:%d (%.48s)", q->host, q->port, why);
+        log_debug("REDIS", "%s unreachable", q->counters.redis_why);
+        q->counters.redis_lost = 1;
     }
 
     tv.tv_sec = delay / 1000;
@@ -629,16 +617,10 @@ quota_connected_cb(const redisAsyncContext *ac, int status)
 
     q->link = LINK_UP;
     q->counters.redis_up = 1;
+    q->counters.redis_lost = 0;
     q->attempts = 0;
     q->timeouts = 0;
-
-    if (q->announced_down) {
-        log_info("REDIS", "%s:%d answers again; quotas enforced through "
-                 "Redis", q->host, q->port);
-        q->announced_down = 0;
-    } else {
-        log_debug("REDIS", "connected to %s:%d", q->host, q->port);
-    }
+    log_debug("REDIS", "connected to %s:%d", q->host, q->port);
     quota_heartbeat_cb(-1, 0, q);
 }
 

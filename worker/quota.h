@@ -48,7 +48,9 @@ struct quota_counters {
     uint64_t  redis_rtt_us;               /* summed over answered calls */
     uint64_t  redis_answers;
     uint32_t  redis_up;
+    uint32_t  redis_lost;                 /* since a failure, until back */
     uint32_t  replicas_seen;
+    char      redis_why[128];             /* what failed last */
 };
 
 /* Called once per request with the decision; org is valid during the call. */

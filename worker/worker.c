@@ -93,6 +93,8 @@ worker_report(struct worker *w)
     st.connections = hc.connections;
     st.draining = (uint32_t) w->draining;
     st.redis_up = qc.redis_up;
+    st.redis_lost = qc.redis_lost;
+    memcpy(st.redis_why, qc.redis_why, sizeof(st.redis_why));
     st.replicas_seen = qc.replicas_seen;
     st.outbound_inflight = (uint32_t) up_inflight(w->up);
     st.warm = (uint32_t) w->warm;
