@@ -6,6 +6,9 @@
  *
  *   master -> worker   CHAN_TENANTS  generation + the validated tenants JSON
  *                      CHAN_DRAIN    stop accepting, finish, exit 0
+ *                      CHAN_SHARES   struct chan_shares: the worker's part
+ *                                    of the replica's limits, when the
+ *                                    number of workers changes
  *   worker -> master   CHAN_STATS    struct worker_stats, every second and
  *                                    at once after a tenants change
  *                      CHAN_ORGS     struct org_tally[], the orgs whose
@@ -25,7 +28,14 @@ enum chan_type {
     CHAN_TENANTS = 1,
     CHAN_DRAIN,
     CHAN_STATS,
-    CHAN_ORGS
+    CHAN_ORGS,
+    CHAN_SHARES
+};
+
+/* A worker's part of the per-replica limits. */
+struct chan_shares {
+    int32_t   max_conns;             /* of HTTP_SERVER_CONCURRENCY */
+    int32_t   outbound;              /* of OUTBOUND_MAX_CONCURRENCY */
 };
 
 struct chan_frame {

@@ -40,6 +40,8 @@ struct worker_stats {
     uint32_t  replicas_seen;     /* replicas counted through Redis */
     uint32_t  outbound_inflight; /* exchange requests under way */
     uint32_t  warm;              /* 1 once warmup is done and it accepts */
+    uint32_t  max_conns;         /* its share of HTTP_SERVER_CONCURRENCY */
+    uint32_t  outbound_cap;      /* its share of OUTBOUND_MAX_CONCURRENCY */
     char      redis_why[128];    /* with redis_lost: where and what failed */
 
     /* counters */

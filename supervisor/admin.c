@@ -77,7 +77,7 @@ admin_slot_json(const struct sup_slot *s)
         "empty", "running", "stopping", "respawning"
     };
 
-    return json_pack("{s:i, s:i, s:s, s:I, s:f, s:I, s:I, s:b}",
+    return json_pack("{s:i, s:i, s:s, s:I, s:f, s:I, s:I, s:I, s:I, s:b}",
                      "slot", s->index,
                      "pid", (int) s->pid,
                      "state", states[s->state],
@@ -85,6 +85,8 @@ admin_slot_json(const struct sup_slot *s)
                      "uptime_s", s->pid ? master_since(&s->started) : 0.0,
                      "requests", (json_int_t) s->stats.requests,
                      "connections", (json_int_t) s->stats.connections,
+                     "max_connections", (json_int_t) s->stats.max_conns,
+                     "outbound_cap", (json_int_t) s->stats.outbound_cap,
                      "reported", s->reported);
 }
 
@@ -124,7 +126,7 @@ admin_status(struct evhttp_request *req, struct master *m)
                      "requests", (json_int_t) requests,
                      "workers", workers);
 
-    text = json_dumps(root, JSON_COMPACT);
+    text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(6));
     admin_reply(req, 200, text != NULL ? text : "{}");
     free(text);
     json_decref(root);

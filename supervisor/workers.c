@@ -34,6 +34,7 @@
 #define SUP_LOOP_WINDOW_S    60.0     /* ... within this many seconds */
 
 static int sup_slot_spawn(struct sup_slot *s);
+static void sup_workers_send_shares(struct sup_workers *ws);
 
 const char *const sup_cause_names[SUP_CAUSES] = {
     "exit", "signal", "watchdog"
@@ -324,6 +325,7 @@ sup_workers_new(struct master *m, int target)
 
     ws->m = m;
     ws->target = target;
+    ws->shared_by = target;
     ws->retired.orgs = tally_new();
     if (ws->retired.orgs == NULL) {
         free(ws);
@@ -500,6 +502,7 @@ sup_slot_exited(struct sup_slot *s, int status)
 
     sup_slot_retire(s);
     s->pid = 0;
+    sup_workers_send_shares(ws);
 
     if (planned || ws->m->state == MASTER_DRAINING) {
         if (ws->m->state == MASTER_DRAINING
@@ -588,6 +591,7 @@ sup_workers_grow(struct sup_workers *ws)
 
     ws->target++;
     log_info("WORKER", "SIGTTIN: %d workers wanted", ws->target);
+    sup_workers_send_shares(ws);
     sup_workers_start(ws);
 }
 
@@ -687,12 +691,50 @@ sup_workers_warm(const struct sup_workers *ws)
 }
 
 
+/*
+ * The workers a per-replica limit is split by: the target, or more while a
+ * worker told to stop still finishes its requests.
+ */
+static int
+sup_workers_sharing(const struct sup_workers *ws)
+{
+    int alive = sup_workers_alive(ws);
+
+    return alive > ws->target ? alive : ws->target;
+}
+
+
 int
 sup_workers_share(const struct sup_workers *ws, int per_replica)
 {
-    int share = per_replica / ws->target;
+    int share = per_replica / sup_workers_sharing(ws);
 
     return share > 0 ? share : 1;
+}
+
+
+/* Tells the running workers their new parts when the split changed. */
+static void
+sup_workers_send_shares(struct sup_workers *ws)
+{
+    const struct config *cfg = &ws->m->cfg;
+    struct chan_shares sh = {
+        .max_conns = sup_workers_share(ws, cfg->http_concurrency),
+        .outbound = sup_workers_share(ws, cfg->outbound_max),
+    };
+
+    if (sup_workers_sharing(ws) == ws->shared_by) {
+        return;
+    }
+    ws->shared_by = sup_workers_sharing(ws);
+
+    for (int i = 0; i < SUP_SLOTS_MAX; i++) {
+        struct sup_slot *s = &ws->slots[i];
+
+        if (s->state == SLOT_RUNNING && s->chan != NULL) {
+            chan_send(s->chan, CHAN_SHARES, &sh, sizeof(sh));
+        }
+    }
 }
 
 

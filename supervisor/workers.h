@@ -67,6 +67,7 @@ struct sup_workers {
     struct timespec       young_deaths_at[8];  /* ring of recent ones */
     unsigned              young_deaths_next;
     int                   redis_lost;    /* as last logged for the replica */
+    int                   shared_by;     /* workers the limits were split by */
 };
 
 struct sup_workers *sup_workers_new(struct master *m, int target);

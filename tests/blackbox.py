@@ -465,6 +465,24 @@ def test_sigttin_and_sigttou_add_and_remove_a_worker(svc):
     assert svc.get()[0] == 200
 
 
+def test_worker_count_changes_split_the_replica_limits_anew():
+    svc = Service(env={"OUTBOUND_MAX_CONCURRENCY": "4",
+                       "HTTP_SERVER_CONCURRENCY": "12"})
+
+    def parts():
+        running = [w for w in svc.status()["workers"]
+                   if w["state"] == "running" and w["reported"]]
+        return sorted((w["max_connections"], w["outbound_cap"])
+                      for w in running)
+
+    assert parts() == [(6, 2), (6, 2)], parts()
+    svc.signal(signal.SIGTTIN)
+    assert wait_for(lambda: parts() == [(4, 1)] * 3, 3), parts()
+    svc.signal(signal.SIGTTOU)
+    assert wait_for(lambda: parts() == [(6, 2), (6, 2)], 3), parts()
+    assert svc.get()[0] == 200
+
+
 def test_sigterm_turns_readiness_off_then_exits_zero(svc):
     svc.signal(signal.SIGTERM)
     code, _, body = svc.admin("/readyz")

@@ -858,6 +858,19 @@ srv_accept_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 
+void
+http_server_set_max_conns(struct http_server *srv, int max_conns)
+{
+    srv->limits.max_conns = max_conns > 0 ? max_conns : 1;
+
+    if ((int) srv->counters.connections >= srv->limits.max_conns) {
+        srv_pause_accept(srv);
+    } else {
+        srv_resume_accept(srv);
+    }
+}
+
+
 struct http_server *
 http_server_new(struct event_base *base, int listen_fd,
                 const struct http_limits *limits, http_handler_fn handler,
@@ -973,6 +986,7 @@ void
 http_server_counters(const struct http_server *srv, struct http_counters *out)
 {
     *out = srv->counters;
+    out->max_conns = (uint32_t) srv->limits.max_conns;
 }
 
 

@@ -72,6 +72,7 @@ struct http_counters {
     uint64_t  accepted;
     uint64_t  requests;
     uint32_t  connections;
+    uint32_t  max_conns;             /* the cap now */
 };
 
 struct http_server;
@@ -85,6 +86,9 @@ struct http_server *http_server_new(struct event_base *base, int listen_fd,
 void http_server_start(struct http_server *srv);
 
 void http_server_free(struct http_server *srv);
+
+/* A new connection cap; past it, accepting pauses until some close. */
+void http_server_set_max_conns(struct http_server *srv, int max_conns);
 
 void http_server_observe(struct http_server *srv, http_observer_fn fn,
                          void *arg);

@@ -607,8 +607,26 @@ up_get(struct upstream *u, const char *path_and_query, const char *api_key,
 }
 
 
+void
+up_set_cap(struct upstream *u, int cap)
+{
+    u->cap = cap > 0 ? cap : 1;
+    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, (long) u->cap);
+    curl_multi_setopt(u->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                      (long) u->cap);
+    up_drain_queue(u);
+}
+
+
 int
 up_inflight(const struct upstream *u)
 {
     return u->inflight;
+}
+
+
+int
+up_cap(const struct upstream *u)
+{
+    return u->cap;
 }

@@ -49,7 +49,14 @@ void up_free(struct upstream *u);
 void up_get(struct upstream *u, const char *path_and_query,
             const char *api_key, up_done_fn fn, void *arg);
 
-/* Requests in flight now. */
+/*
+ * A new cap on requests in flight.  Lowered, it lets those under way
+ * finish and starts no more until they are under it.
+ */
+void up_set_cap(struct upstream *u, int cap);
+
+/* Requests in flight now, and the cap. */
 int up_inflight(const struct upstream *u);
+int up_cap(const struct upstream *u);
 
 #endif

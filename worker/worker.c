@@ -98,6 +98,8 @@ worker_report(struct worker *w)
     st.replicas_seen = qc.replicas_seen;
     st.outbound_inflight = (uint32_t) up_inflight(w->up);
     st.warm = (uint32_t) w->warm;
+    st.max_conns = hc.max_conns;
+    st.outbound_cap = (uint32_t) up_cap(w->up);
     st.requests = hc.requests;
     st.accepted = hc.accepted;
     st.redis_calls = qc.redis_calls;
@@ -253,6 +255,21 @@ worker_take_tenants(struct worker *w, const char *payload, size_t len)
 }
 
 
+/* The number of workers changed: a new part of the replica's limits. */
+static void
+worker_take_shares(struct worker *w, const void *payload)
+{
+    struct chan_shares sh;
+
+    memcpy(&sh, payload, sizeof(sh));
+    http_server_set_max_conns(w->http, sh.max_conns);
+    up_set_cap(w->up, sh.outbound);
+    log_debug("WORKER", "now up to %d connections and %d exchange requests",
+              (int) sh.max_conns, (int) sh.outbound);
+    worker_report(w);
+}
+
+
 static void
 worker_chan_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -265,6 +282,9 @@ worker_chan_read_cb(struct bufferevent *bev, void *arg)
             worker_take_tenants(w, f.payload, f.len);
         } else if (f.type == CHAN_DRAIN) {
             worker_drain(w, "ordered by the master");
+        } else if (f.type == CHAN_SHARES
+                   && f.len == sizeof(struct chan_shares)) {
+            worker_take_shares(w, f.payload);
         }
         free(f.payload);
     }
