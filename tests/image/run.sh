@@ -201,6 +201,10 @@ print(a.getsockname()[1], b.getsockname()[1], c.getsockname()[1])')
 [ -x "$root/build/tests/exchange" ] || make -C "$root" -s build/tests/exchange
 "$root/build/tests/exchange" --port "$exchange_port" >"$work/exchange.log" 2>&1 &
 exchange=$!
+for _ in $(seq 50); do
+  [ "$(http "http://127.0.0.1:$exchange_port/api/v3/ping" | head -n 1)" = 200 ] && break
+  sleep 0.1
+done
 
 run_env=(--env "PORT=$port" --env "ADMIN_PORT=$admin_port" --env SHUTDOWN_DELAY_MS=200
          --env "EXCHANGE_BASE_URL=http://127.0.0.1:$exchange_port")
@@ -222,6 +226,9 @@ if [ "$ready" = 1 ] && [ -n "$master" ]; then
   ok "service ready (/readyz 200) on ports $port/$admin_port"
 else
   bad "service ready" "$(tail -n 5 "$work/service.log" | tr '\n' ' ')"
+  echo "---- exchange on $exchange_port: $(http "http://127.0.0.1:$exchange_port/api/v3/ping" | head -n 1)"
+  tail -n 5 "$work/exchange.log"
+  ss -ltnp 2>/dev/null | grep -E ":($exchange_port|$port|$admin_port) " || true
   finish
 fi
 
