@@ -11,8 +11,10 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "tenants.h"
 
@@ -167,6 +169,40 @@ tenants_parse_limits(const char *org, json_t *obj, struct tenant *t,
 }
 
 
+/* An HMAC-SHA256 context keyed with secret (NULL secret: NULL). */
+static EVP_MAC_CTX *
+tenants_mac_new(const char *secret)
+{
+    /* Fetched once, as in tenants_digest(). */
+    static EVP_MAC *hmac;
+    EVP_MAC_CTX *ctx;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_end()
+    };
+
+    if (secret == NULL) {
+        return NULL;
+    }
+    if (hmac == NULL) {
+        hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        if (hmac == NULL) {
+            return NULL;
+        }
+    }
+
+    ctx = EVP_MAC_CTX_new(hmac);
+    if (ctx == NULL
+        || EVP_MAC_init(ctx, (const unsigned char *) secret, strlen(secret),
+                        params) != 1)
+    {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+
 static void
 tenants_parse_exchange(const char *org, json_t *obj, struct tenant *t,
                        struct tenants_problems *p)
@@ -203,6 +239,10 @@ tenants_parse_exchange(const char *org, json_t *obj, struct tenant *t,
 
     t->exchange_key = strdup(json_string_value(key));
     t->exchange_secret = strdup(json_string_value(secret));
+    t->exchange_mac = tenants_mac_new(t->exchange_secret);
+    if (t->exchange_mac == NULL) {
+        tenants_problem(p, "%s: exchange: cannot set up HMAC-SHA256", org);
+    }
 }
 
 
@@ -404,6 +444,7 @@ tenants_free(struct tenants *t)
                             strlen(t->items[i].exchange_secret));
             free(t->items[i].exchange_secret);
         }
+        EVP_MAC_CTX_free(t->items[i].exchange_mac);
     }
 
     free(t->items);

@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include <openssl/types.h>
+
 #define TENANT_DIGEST_LEN    32
 #define TENANT_ORG_MAX       64
 #define TENANTS_PROBLEMS_MAX 32
@@ -25,6 +27,9 @@ struct tenant {
     int             burst;
     char           *exchange_key;     /* NULL when the tenant has none */
     char           *exchange_secret;
+    EVP_MAC_CTX    *exchange_mac;     /* HMAC-SHA256 keyed with the secret
+                                         once, so signing costs no key
+                                         setup; NULL without a secret */
     struct org_tally *tally;          /* a worker's counters for the org;
                                          NULL until the worker sets it */
 };

@@ -20,7 +20,6 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "exchange.h"
 #include "../shared/log.h"
@@ -51,14 +50,17 @@ struct exch_call {
 
 
 int
-exch_sign(const char *secret, const char *query, char out[65])
+exch_sign(EVP_MAC_CTX *key, const char *query, char out[65])
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char mac[32];
-    unsigned int len = 0;
+    size_t len = 0;
 
-    if (HMAC(EVP_sha256(), secret, (int) strlen(secret),
-             (const unsigned char *) query, strlen(query), mac, &len) == NULL
+    /* Initialized without a key, the context starts over with its own. */
+    if (key == NULL || EVP_MAC_init(key, NULL, 0, NULL) != 1
+        || EVP_MAC_update(key, (const unsigned char *) query,
+                          strlen(query)) != 1
+        || EVP_MAC_final(key, mac, &len, sizeof(mac)) != 1
         || len != sizeof(mac))
     {
         return -1;
@@ -265,7 +267,7 @@ exch_open_orders(struct exch *x, struct http_request *req,
              (long long) now.tv_sec * 1000 + now.tv_nsec / 1000000);
 
     c = calloc(1, sizeof(*c));
-    if (c == NULL || exch_sign(tn->exchange_secret, query, sig) != 0
+    if (c == NULL || exch_sign(tn->exchange_mac, query, sig) != 0
         || (c->headers = strdup(headers)) == NULL)
     {
         free(c);

@@ -34,7 +34,10 @@ void exch_open_orders(struct exch *x, struct http_request *req,
 /* GET /api/public/exchange-info[?symbol=…]: from the cache only. */
 void exch_exchange_info(struct exch *x, struct http_request *req);
 
-/* Lowercase hex HMAC-SHA256 of query keyed with secret; 0 or -1. */
-int exch_sign(const char *secret, const char *query, char out[65]);
+/*
+ * Lowercase hex HMAC-SHA256 of query under key, a tenant's exchange_mac;
+ * 0, or -1 when key is NULL or the MAC fails.
+ */
+int exch_sign(EVP_MAC_CTX *key, const char *query, char out[65]);
 
 #endif
