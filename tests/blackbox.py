@@ -64,7 +64,9 @@ class Service:
         self.write_tenants(tenants or TENANTS)
         self.port = free_port()
         self.admin_port = free_port()
-        self.env = dict(os.environ)
+        # The exchange is on loopback: no proxy of this machine's in between.
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.lower().endswith("_proxy")}
         self.env.update({
             "PORT": str(self.port),
             "ADMIN_PORT": str(self.admin_port),
@@ -929,6 +931,21 @@ def test_open_orders_are_signed_per_tenant_and_each_sees_its_own():
     assert json.loads(body)["error"] == "no_exchange_credentials"
     assert orders(svc, query="?symbol=btc;drop")[0] == 400
     assert ex.stats()["signaturesRejected"] == 0
+
+
+def test_the_proxy_variables_of_the_environment_are_honoured():
+    ex = Exchange()
+    dead_proxy = "http://127.0.0.1:%d" % free_port()
+    svc = exchange_service(ex, {"http_proxy": dead_proxy,
+                                "WARMUP_ENABLED": "false"})
+    code, _, body = orders(svc)
+    assert code == 502, (code, body)
+    assert json.loads(body)["error"] == "upstream_unavailable"
+
+    svc = exchange_service(ex, {"http_proxy": dead_proxy,
+                                "no_proxy": "127.0.0.1",
+                                "WARMUP_ENABLED": "false"})
+    assert orders(svc)[0] == 200
 
 
 def test_exchange_failures_map_to_clear_answers():

@@ -53,6 +53,7 @@ struct upstream {
     int                   nspare;
     struct up_sock       *socks;     /* by descriptor */
     int                   nsocks;
+    int                   env_proxy; /* a proxy variable is set */
 };
 
 /*
@@ -88,6 +89,30 @@ up_spare(struct upstream *u, CURL *easy)
 }
 
 
+/*
+ * Whether the environment names a proxy for libcurl.  Without one, the
+ * handles say "no proxy" outright: libcurl would otherwise read the same
+ * variables again for every transfer.
+ */
+static int
+up_env_has_proxy(void)
+{
+    static const char *const names[] = {
+        "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+        "all_proxy", "ALL_PROXY"
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *value = getenv(names[i]);
+
+        if (value != NULL && value[0] != '\0') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 /* A new easy handle with the options every request shares. */
 static CURL *
 up_easy_new(struct upstream *u)
@@ -112,6 +137,10 @@ up_easy_new(struct upstream *u)
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "spark-executor");
     if (cfg->exchange_ca_file[0] != '\0') {
         curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->exchange_ca_file);
+    }
+    if (!u->env_proxy) {
+        curl_easy_setopt(easy, CURLOPT_PROXY, "");
+        curl_easy_setopt(easy, CURLOPT_NOPROXY, "");
     }
 
     return easy;
@@ -472,6 +501,7 @@ up_new(struct event_base *base, const struct config *cfg, int cap)
 
     u->base = base;
     u->cfg = cfg;
+    u->env_proxy = up_env_has_proxy();
     u->cap = cap > 0 ? cap : 1;
     u->multi = curl_multi_init();
     u->timer = evtimer_new(base, up_timeout_cb, u);
