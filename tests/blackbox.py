@@ -58,7 +58,8 @@ def wait_for(predicate, timeout, step=0.02):
 class Service:
     """One supervisor process with its own ports, tenants file and log."""
 
-    def __init__(self, env=None, tenants=None, start=True):
+    def __init__(self, env=None, tenants=None, start=True, prefix=()):
+        self.prefix = list(prefix)      # a command the binary runs under
         self.dir = tempfile.mkdtemp(prefix="spark-bb-")
         self.tenants_path = os.path.join(self.dir, "tenants.json")
         self.write_tenants(tenants or TENANTS)
@@ -94,7 +95,7 @@ class Service:
 
     def start(self, wait_ready=True):
         self.log_file = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([BINARY], env=self.env,
+        self.proc = subprocess.Popen(self.prefix + [BINARY], env=self.env,
                                      stdout=self.log_file,
                                      stderr=subprocess.STDOUT)
         if not wait_ready:
@@ -513,6 +514,47 @@ def test_sigint_skips_the_delay(svc):
     svc.signal(signal.SIGINT)
     assert svc.wait(5) == 0
     assert time.monotonic() - start < 1.5 * SLOW
+
+
+def children(pid):
+    """The processes whose parent is pid: {pid: (command, state)}."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except (OSError, ValueError):
+            continue
+        command = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            found[int(entry)] = (command, fields[0])
+    return found
+
+
+def test_as_pid_1_it_reaps_orphans_and_stops_on_sigterm():
+    # A container runs the master as PID 1: orphans of the container become
+    # its children, and only signals it handles reach it.
+    if subprocess.call(["unshare", "--pid", "--fork", "true"],
+                       stderr=subprocess.DEVNULL) != 0:
+        print("     skipped: this machine does not allow a PID namespace")
+        return
+    svc = Service(prefix=["unshare", "--pid", "--fork", "--kill-child"])
+    assert svc.status()["pid"] == 1
+    (master, _), = [(p, c) for p, c in children(svc.proc.pid).items()]
+
+    # nsenter's shell starts a sleep inside the namespace and leaves it.
+    subprocess.check_call(["nsenter", "-t", str(master), "-p", "--",
+                           "sh", "-c", "sleep 0.5 & exit 0"])
+    assert wait_for(lambda: any(c == "sleep"
+                                for c, _ in children(master).values()), 2)
+    assert wait_for(lambda: not any(c == "sleep"
+                                    for c, _ in children(master).values()),
+                    3), children(master)
+    assert svc.get()[0] == 200
+
+    os.kill(master, signal.SIGTERM)
+    assert svc.wait(10) == 0
 
 
 def test_workers_leave_when_the_master_is_killed(svc):
