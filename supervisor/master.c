@@ -112,8 +112,9 @@ master_reload(struct master *m)
                      m->cfg.default_burst, &problems, &raw, &len);
     if (t == NULL) {
         m->reloads_failed++;
-        log_error("RELOAD", "rejected %s (%d problems); generation %llu "
+        log_error("RELOAD", "rejected %s (%d problem%s); generation %llu "
                   "stays in force", m->cfg.tenants_file, problems.count,
+                  problems.count == 1 ? "" : "s",
                   (unsigned long long) m->generation);
         for (int i = 0; i < problems.count && i < TENANTS_PROBLEMS_MAX; i++) {
             log_error("RELOAD", "%s", problems.lines[i]);
@@ -362,8 +363,9 @@ master_load_tenants(struct master *m)
         return 0;
     }
 
-    log_error("TENANT", "TENANT_KEYS_FILE %s is not usable (%d problems)",
-              m->cfg.tenants_file, problems.count);
+    log_error("TENANT", "TENANT_KEYS_FILE %s is not usable (%d problem%s)",
+              m->cfg.tenants_file, problems.count,
+              problems.count == 1 ? "" : "s");
     for (int i = 0; i < problems.count && i < TENANTS_PROBLEMS_MAX; i++) {
         log_error("TENANT", "%s", problems.lines[i]);
     }
