@@ -33,7 +33,8 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 
 #define EX_DEFAULT_PORT        4100
 #define EX_DEFAULT_RECV_WINDOW 5000
@@ -82,6 +83,7 @@ struct ex_stats {
 };
 
 struct ex_pending;
+struct ex_account;
 
 struct ex_server {
     struct event_base *base;
@@ -91,6 +93,10 @@ struct ex_server {
     struct ex_switches sw;
     struct ex_stats stats;
     json_t *accounts;               /* API key -> {"secret", "orders"} */
+    json_t *account_ids;            /* API key -> index in account_list */
+    struct ex_account *account_list;
+    size_t account_count;
+    EVP_MAC *hmac;
     struct ex_pending *pending;     /* answers held back by the latency */
     uint64_t rng;
 };
@@ -103,18 +109,22 @@ struct ex_options {
     long long seed;
 };
 
-/* One answer: HTTP status, JSON body (owned) and an optional Retry-After. */
+/*
+ * One answer: HTTP status, JSON body (owned) or text printed at start (not
+ * owned, outlives every connection) and an optional Retry-After.
+ */
 struct ex_reply {
     int status;
     json_t *body;
+    const char *text;
+    size_t text_len;
     long long retry_after;
 };
 
-/* An answer whose sending waits for the latency timer. */
+/* An answer, already in the request's output buffer, held by the latency. */
 struct ex_pending {
     struct ex_server *server;
     struct evhttp_request *req;
-    struct evbuffer *body;
     struct event *timer;
     int status;
     struct ex_pending *prev;
@@ -169,6 +179,18 @@ static const struct ex_symbol ex_symbols[] = {
 };
 
 #define EX_SYMBOL_COUNT (sizeof(ex_symbols) / sizeof(ex_symbols[0]))
+
+/*
+ * What the signed endpoint needs of one account, made once at start: the
+ * accounts never change while the exchange runs, so keying the HMAC and
+ * printing the orders for every request would only burn the CPU that a
+ * benchmark shares with the service it measures.
+ */
+struct ex_account {
+    EVP_MAC_CTX *mac;               /* HMAC-SHA256 keyed with the secret */
+    char *orders[1 + EX_SYMBOL_COUNT];  /* JSON: all, then each symbol's */
+    size_t orders_len[1 + EX_SYMBOL_COUNT];
+};
 
 /* Accounts served when no --accounts file is given: fake demo values. */
 static const char ex_demo_accounts[] =
@@ -334,23 +356,54 @@ ex_seed(struct ex_server *s, long long seed)
 
 /* ---- signatures -------------------------------------------------------- */
 
-/* Lowercase hex HMAC-SHA256 of data keyed with secret. */
+/*
+ * An HMAC-SHA256 context keyed with secret.  Keyed once here, it only
+ * starts over per request: the one-shot HMAC() fetches the digest and
+ * hashes the key pads again on every call.
+ */
+static EVP_MAC_CTX *
+ex_mac_new(EVP_MAC *hmac, const char *secret)
+{
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_end()
+    };
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(hmac);
+
+    if (ctx == NULL
+        || EVP_MAC_init(ctx, (const unsigned char *) secret, strlen(secret),
+                        params) != 1) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+
+/*
+ * Lowercase hex HMAC-SHA256 of the two pieces one after the other, as if
+ * they were one string: the payload is the query around its signature=,
+ * so it needs no copy.
+ */
 static int
-ex_hmac_hex(const char *secret, const char *data, size_t len,
-            char out[EX_SIG_HEX_LEN + 1])
+ex_hmac_hex(EVP_MAC_CTX *mac, const char *a, size_t a_len, const char *b,
+            size_t b_len, char out[EX_SIG_HEX_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    size_t md_len = 0;
 
-    if (HMAC(EVP_sha256(), secret, (int) strlen(secret),
-             (const unsigned char *) data, len, mac, &mac_len) == NULL
-        || mac_len * 2 != EX_SIG_HEX_LEN)
+    /* Without a key, the context starts over with the one it was given. */
+    if (EVP_MAC_init(mac, NULL, 0, NULL) != 1
+        || EVP_MAC_update(mac, (const unsigned char *) a, a_len) != 1
+        || EVP_MAC_update(mac, (const unsigned char *) b, b_len) != 1
+        || EVP_MAC_final(mac, md, &md_len, sizeof(md)) != 1
+        || md_len * 2 != EX_SIG_HEX_LEN)
         return -1;
 
-    for (unsigned int i = 0; i < mac_len; i++) {
-        out[2 * i] = hex[mac[i] >> 4];
-        out[2 * i + 1] = hex[mac[i] & 0x0f];
+    for (size_t i = 0; i < md_len; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0x0f];
     }
     out[EX_SIG_HEX_LEN] = '\0';
 
@@ -383,36 +436,23 @@ ex_find_param(const char *query, const char *name, size_t *start,
 }
 
 
-/* The raw query without the parameter at [start, end) and its '&'. */
-static char *
-ex_without_param(const char *query, size_t start, size_t end)
-{
-    size_t len = strlen(query);
-    char *out;
-
-    if (start == 0)
-        return strdup(query + (query[end] == '&' ? end + 1 : end));
-
-    out = malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-
-    memcpy(out, query, start - 1);
-    memcpy(out + start - 1, query + end, len - end + 1);
-    return out;
-}
-
-
-/* Compares in constant time; upper- or lowercase hex is accepted. */
+/*
+ * Signs the raw query without the parameter at [start, end) and its '&':
+ * the part before it, then the rest.  Compares in constant time; upper- or
+ * lowercase hex is accepted.
+ */
 static bool
-ex_signature_matches(const char *secret, const char *payload,
-                     const char *sig, size_t sig_len)
+ex_signature_matches(EVP_MAC_CTX *mac, const char *query, size_t start,
+                     size_t end, const char *sig, size_t sig_len)
 {
     char want[EX_SIG_HEX_LEN + 1];
     char got[EX_SIG_HEX_LEN];
+    size_t head = start > 0 ? start - 1 : 0;
+    size_t rest = start == 0 && query[end] == '&' ? end + 1 : end;
 
     if (sig_len != EX_SIG_HEX_LEN
-        || ex_hmac_hex(secret, payload, strlen(payload), want) != 0)
+        || ex_hmac_hex(mac, query, head, query + rest, strlen(query + rest),
+                       want) != 0)
         return false;
 
     for (size_t i = 0; i < EX_SIG_HEX_LEN; i++)
@@ -492,32 +532,21 @@ ex_free_text(const void *data, size_t len, void *arg)
 }
 
 
-/* The JSON text of body, handed to a new buffer without a copy. */
-static struct evbuffer *
-ex_json_buffer(const json_t *body)
-{
-    struct evbuffer *buf = evbuffer_new();
-    char *text = json_dumps(body, JSON_COMPACT);
-
-    if (buf != NULL && text != NULL
-        && evbuffer_add_reference(buf, text, strlen(text), ex_free_text,
-                                  NULL) == 0)
-        return buf;
-
-    free(text);
-    return buf;
-}
-
-
-/* Puts the headers on the request and returns the body as a buffer. */
-static struct evbuffer *
+/*
+ * Puts the headers on the request and the body straight into its output
+ * buffer, which evhttp_send_reply() sends as is: no buffer of our own to
+ * make, move and free per request.  JSON text is handed over without a
+ * copy; text printed at start is only referenced.
+ */
+static void
 ex_render(struct evhttp_request *req, struct ex_reply *r)
 {
     struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-    struct evbuffer *body;
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
     char seconds[24];
+    char *text;
 
-    if (r->body == NULL)
+    if (r->body == NULL && r->text == NULL)
         ex_error(r, 500, -1000, EX_MSG_UNKNOWN);
 
     evhttp_add_header(headers, "Content-Type",
@@ -527,19 +556,25 @@ ex_render(struct evhttp_request *req, struct ex_reply *r)
         evhttp_add_header(headers, "Retry-After", seconds);
     }
 
-    body = ex_json_buffer(r->body);
+    if (r->body == NULL) {
+        evbuffer_add_reference(out, r->text, r->text_len, NULL, NULL);
+        return;
+    }
+
+    text = json_dumps(r->body, JSON_COMPACT);
+    if (text != NULL
+        && evbuffer_add_reference(out, text, strlen(text), ex_free_text,
+                                  NULL) != 0)
+        free(text);
     json_decref(r->body);
     r->body = NULL;
-    return body;
 }
 
 
 static void
-ex_send_now(struct evhttp_request *req, int status, struct evbuffer *body)
+ex_send_now(struct evhttp_request *req, int status)
 {
-    evhttp_send_reply(req, status, ex_reason(status), body);
-    if (body != NULL)
-        evbuffer_free(body);
+    evhttp_send_reply(req, status, ex_reason(status), NULL);
 }
 
 
@@ -556,7 +591,7 @@ ex_pending_finish(struct ex_pending *p)
         p->next->prev = p->prev;
 
     s->stats.in_flight--;
-    ex_send_now(p->req, p->status, p->body);
+    ex_send_now(p->req, p->status);
     event_free(p->timer);
     free(p);
 }
@@ -574,8 +609,7 @@ ex_on_latency(evutil_socket_t fd, short what, void *arg)
 
 /* Holds the answer back for the latency switch; -1 if it cannot. */
 static int
-ex_defer(struct ex_server *s, struct evhttp_request *req, int status,
-         struct evbuffer *body)
+ex_defer(struct ex_server *s, struct evhttp_request *req, int status)
 {
     struct timeval tv = {
         .tv_sec = s->sw.latency_ms / 1000,
@@ -596,7 +630,6 @@ ex_defer(struct ex_server *s, struct evhttp_request *req, int status,
 
     p->server = s;
     p->req = req;
-    p->body = body;
     p->status = status;
     p->next = s->pending;
     if (s->pending != NULL)
@@ -628,16 +661,15 @@ static void
 ex_send(struct ex_server *s, struct evhttp_request *req, const char *path,
         struct ex_reply *r, bool delay)
 {
-    struct evbuffer *body = ex_render(req, r);
+    ex_render(req, r);
 
     if (s->sw.verbose)
         printf("exchange: %s %s -> %d\n", ex_method(req), path, r->status);
 
-    if (delay && s->sw.latency_ms > 0
-        && ex_defer(s, req, r->status, body) == 0)
+    if (delay && s->sw.latency_ms > 0 && ex_defer(s, req, r->status) == 0)
         return;
 
-    ex_send_now(req, r->status, body);
+    ex_send_now(req, r->status);
 }
 
 
@@ -889,13 +921,13 @@ ex_exchange_info(struct ex_server *s, struct evhttp_request *req,
 /* ---- the signed endpoint ---------------------------------------------- */
 
 /* X-MBX-APIKEY must name a known account. */
-static json_t *
+static const struct ex_account *
 ex_check_key(struct ex_server *s, struct evhttp_request *req,
              struct ex_reply *r)
 {
     const char *key = evhttp_find_header(
         evhttp_request_get_input_headers(req), "X-MBX-APIKEY");
-    json_t *account;
+    json_t *id;
 
     if (key == NULL || *key == '\0') {
         s->stats.keys_rejected++;
@@ -903,27 +935,26 @@ ex_check_key(struct ex_server *s, struct evhttp_request *req,
         return NULL;
     }
 
-    account = json_object_get(s->accounts, key);
-    if (account == NULL) {
+    id = json_object_get(s->account_ids, key);
+    if (id == NULL) {
         s->stats.keys_rejected++;
         ex_error(r, 401, -2015,
                  "Invalid API-key, IP, or permissions for action.");
+        return NULL;
     }
-    return account;
+    return &s->account_list[json_integer_value(id)];
 }
 
 
 /* The signature covers the query exactly as sent, minus signature=. */
 static int
 ex_check_signature(struct ex_server *s, struct evhttp_request *req,
-                   json_t *account, struct ex_reply *r)
+                   const struct ex_account *account, struct ex_reply *r)
 {
     const char *uri = evhttp_request_get_uri(req);
-    const char *query = strchr(uri, '?') ? strchr(uri, '?') + 1 : "";
-    const char *secret = json_string_value(json_object_get(account, "secret"));
+    const char *mark = strchr(uri, '?');
+    const char *query = mark != NULL ? mark + 1 : "";
     size_t start, end, value;
-    char *payload;
-    bool ok;
 
     if (!ex_find_param(query, "signature", &start, &end)) {
         ex_error_missing(r, "signature");
@@ -931,12 +962,8 @@ ex_check_signature(struct ex_server *s, struct evhttp_request *req,
     }
 
     value = start + EX_SIG_PREFIX_LEN;
-    payload = ex_without_param(query, start, end);
-    ok = payload != NULL
-         && ex_signature_matches(secret, payload, query + value, end - value);
-    free(payload);
-
-    if (!ok) {
+    if (!ex_signature_matches(account->mac, query, start, end,
+                              query + value, end - value)) {
         s->stats.signatures_rejected++;
         ex_error(r, 400, -1022, "Signature for this request is not valid.");
         return -1;
@@ -980,6 +1007,7 @@ ex_check_timestamp(struct ex_server *s, const struct evkeyvalq *params,
 }
 
 
+/* The orders of an account, all (symbol NULL) or one symbol's. */
 static json_t *
 ex_orders_of(json_t *account, const char *symbol)
 {
@@ -1003,7 +1031,9 @@ ex_open_orders(struct ex_server *s, struct evhttp_request *req,
                const struct evkeyvalq *params, struct ex_reply *r)
 {
     const char *symbol = evhttp_find_header(params, "symbol");
-    json_t *account = ex_check_key(s, req, r);
+    const struct ex_account *account = ex_check_key(s, req, r);
+    const struct ex_symbol *sym = NULL;
+    size_t which;
 
     if (account == NULL || ex_check_signature(s, req, account, r) != 0
         || ex_check_timestamp(s, params, r) != 0)
@@ -1013,12 +1043,16 @@ ex_open_orders(struct ex_server *s, struct evhttp_request *req,
         ex_error(r, 400, -1105, "Parameter 'symbol' was empty.");
         return;
     }
-    if (symbol != NULL && ex_symbol_find(symbol) == NULL) {
+    if (symbol != NULL && (sym = ex_symbol_find(symbol)) == NULL) {
         ex_error(r, 400, -1121, "Invalid symbol.");
         return;
     }
 
-    ex_ok(r, ex_orders_of(account, symbol));
+    /* The text printed at start: [0] all orders, [1 + i] ex_symbols[i]. */
+    which = sym != NULL ? 1 + (size_t) (sym - ex_symbols) : 0;
+    r->status = 200;
+    r->text = account->orders[which];
+    r->text_len = account->orders_len[which];
 }
 
 
@@ -1732,6 +1766,82 @@ ex_listen(struct ex_server *s, const struct ex_options *opt)
 }
 
 
+/*
+ * Keys each account's HMAC and prints its open orders, all and per symbol,
+ * exactly as they would be printed per request.
+ */
+static int
+ex_accounts_prepare(struct ex_server *s)
+{
+    const char *key;
+    size_t i = 0;
+    json_t *account;
+
+    s->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    s->account_ids = json_object();
+    s->account_list = calloc(json_object_size(s->accounts),
+                             sizeof(*s->account_list));
+    if (s->hmac == NULL || s->account_ids == NULL || s->account_list == NULL)
+        goto fail;
+    s->account_count = json_object_size(s->accounts);
+
+    json_object_foreach(s->accounts, key, account) {
+        struct ex_account *a = &s->account_list[i];
+        const char *secret =
+            json_string_value(json_object_get(account, "secret"));
+
+        a->mac = ex_mac_new(s->hmac, secret);
+        if (a->mac == NULL)
+            goto fail;
+
+        for (size_t k = 0; k < 1 + EX_SYMBOL_COUNT; k++) {
+            json_t *list = ex_orders_of(account, k == 0 ? NULL
+                                                 : ex_symbols[k - 1].name);
+
+            a->orders[k] = json_dumps(list, JSON_COMPACT);
+            json_decref(list);
+            if (a->orders[k] == NULL)
+                goto fail;
+            a->orders_len[k] = strlen(a->orders[k]);
+        }
+
+        if (json_object_set_new(s->account_ids, key,
+                                json_integer((json_int_t) i)) != 0)
+            goto fail;
+        i++;
+    }
+    return 0;
+
+fail:
+    fprintf(stderr, "exchange: cannot prepare the accounts\n");
+    return -1;
+}
+
+
+/*
+ * The changelist folds the event changes of one loop pass into one
+ * epoll_ctl per descriptor: evhttp turns reading off and writing on for
+ * every answer and back after it, four epoll_ctl calls a request without
+ * it.  (Its known trap, descriptors shared through dup(), is not one of
+ * ours.)
+ */
+static struct event_base *
+ex_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base = NULL;
+
+    if (cfg != NULL
+        && event_config_set_flag(cfg,
+                                 EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
+        base = event_base_new_with_config(cfg);
+    if (cfg != NULL)
+        event_config_free(cfg);
+
+    return base != NULL ? base : event_base_new();
+}
+
+
 static int
 ex_server_init(struct ex_server *s, const struct ex_options *opt)
 {
@@ -1742,7 +1852,10 @@ ex_server_init(struct ex_server *s, const struct ex_options *opt)
     if (s->accounts == NULL)
         return -1;
 
-    s->base = event_base_new();
+    if (ex_accounts_prepare(s) != 0)
+        return -1;
+
+    s->base = ex_base_new();
     s->http = s->base != NULL ? evhttp_new(s->base) : NULL;
     if (s->http == NULL)
         return -1;
@@ -1780,6 +1893,16 @@ ex_server_free(struct ex_server *s)
         evhttp_free(s->http);
     if (s->base != NULL)
         event_base_free(s->base);
+
+    /* Last: the answers evhttp has just let go of referenced this text. */
+    for (size_t i = 0; i < s->account_count; i++) {
+        EVP_MAC_CTX_free(s->account_list[i].mac);
+        for (size_t k = 0; k < 1 + EX_SYMBOL_COUNT; k++)
+            free(s->account_list[i].orders[k]);
+    }
+    free(s->account_list);
+    EVP_MAC_free(s->hmac);
+    json_decref(s->account_ids);
     json_decref(s->accounts);
 }
 
