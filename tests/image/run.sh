@@ -52,9 +52,11 @@ run_capture() {
 }
 
 # http URL [HEADER...]: prints the status code, then the body; 000 when nothing answers.
+# A reader that stops after the status line (head -n 1) ends it quietly.
 http() {
   python3 - "$@" <<'PY'
-import sys, urllib.request, urllib.error
+import signal, sys, urllib.request, urllib.error
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 req = urllib.request.Request(sys.argv[1])
 for h in sys.argv[2:]:
     k, v = h.split(":", 1)
