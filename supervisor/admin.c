@@ -26,6 +26,18 @@ struct admin_route {
 };
 
 
+static const char *
+admin_reason(int code)
+{
+    switch (code) {
+    case 200: return "OK";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    default:  return "Service Unavailable";
+    }
+}
+
+
 static void
 admin_reply(struct evhttp_request *req, int code, const char *body)
 {
@@ -35,8 +47,7 @@ admin_reply(struct evhttp_request *req, int code, const char *body)
                       "Content-Type", "application/json");
     evbuffer_add(out, body, strlen(body));
     evbuffer_add(out, "\n", 1);
-    evhttp_send_reply(req, code, code == 200 ? "OK" : "Service Unavailable",
-                      NULL);
+    evhttp_send_reply(req, code, admin_reason(code), NULL);
 }
 
 
@@ -156,6 +167,15 @@ admin_dispatch(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+
+    if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          "GET, HEAD");
+        admin_reply(req, 405, "{\"error\":\"method_not_allowed\","
+                    "\"message\":\"the admin port serves GET and HEAD\"}");
+        return;
+    }
 
     for (size_t i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]);
          i++)
@@ -166,12 +186,8 @@ admin_dispatch(struct evhttp_request *req, void *arg)
         }
     }
 
-    evhttp_add_header(evhttp_request_get_output_headers(req),
-                      "Content-Type", "application/json");
-    evbuffer_add_printf(evhttp_request_get_output_buffer(req),
-                        "{\"error\":\"not_found\",\"message\":"
-                        "\"no such route\"}\n");
-    evhttp_send_reply(req, 404, "Not Found", NULL);
+    admin_reply(req, 404, "{\"error\":\"not_found\","
+                "\"message\":\"no such route\"}");
 }
 
 
@@ -191,7 +207,12 @@ admin_start(struct master *m)
         return NULL;
     }
 
-    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    /* Every method reaches admin_dispatch, which answers 405 in JSON. */
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD
+                               | EVHTTP_REQ_POST | EVHTTP_REQ_PUT
+                               | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS
+                               | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT
+                               | EVHTTP_REQ_PATCH);
     evhttp_set_timeout(a->http, 10);
     evhttp_set_gencb(a->http, admin_dispatch, a);
 

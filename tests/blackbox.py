@@ -369,6 +369,18 @@ def test_unknown_routes_and_methods_get_json_404_and_405(svc):
     assert "GET" in headers["Allow"]
 
 
+def test_the_admin_port_answers_in_json_to_unknown_paths_and_methods(svc):
+    code, _, body = svc.admin("/nope")
+    assert code == 404 and json.loads(body)["error"] == "not_found", body
+    code, headers, body = request(svc.admin_port, "/metrics", method="POST",
+                                  body="{}")
+    assert code == 405, (code, body)
+    assert json.loads(body)["error"] == "method_not_allowed"
+    assert headers["Allow"] == "GET, HEAD"
+    code, headers, _ = request(svc.admin_port, "/healthz", method="HEAD")
+    assert code == 200 and headers["Content-Type"] == "application/json"
+
+
 def test_oversized_bodies_and_headers_get_json_413_and_431(svc):
     code, _, body = svc.get(method="POST", body="x" * 70000)
     assert code == 413, (code, body)
