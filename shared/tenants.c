@@ -371,10 +371,10 @@ tenants_read_file(const char *path, size_t *len,
                   struct tenants_problems *p)
 {
     FILE *f;
-    char *buf;
+    char *buf, *fit;
     size_t n;
 
-    f = fopen(path, "rb");
+    f = fopen(path, "rbe");
     if (f == NULL) {
         tenants_problem(p, "%s: %s", path, strerror(errno));
         return NULL;
@@ -389,16 +389,23 @@ tenants_read_file(const char *path, size_t *len,
 
     n = fread(buf, 1, TENANTS_FILE_MAX + 1, f);
     if (ferror(f) || n > TENANTS_FILE_MAX) {
-        tenants_problem(p, "%s: %s", path, ferror(f) ? "read error"
-                        : "larger than 16 MiB");
+        if (ferror(f)) {
+            tenants_problem(p, "%s: read error", path);
+        } else {
+            tenants_problem(p, "%s: larger than %d MiB", path,
+                            TENANTS_FILE_MAX >> 20);
+        }
         free(buf);
         fclose(f);
         return NULL;
     }
 
     fclose(f);
+
+    /* The text is kept while it is in force: give back what it left over. */
+    fit = realloc(buf, n > 0 ? n : 1);
     *len = n;
-    return buf;
+    return fit != NULL ? fit : buf;
 }
 
 

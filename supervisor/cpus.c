@@ -29,7 +29,7 @@ cpus_cgroup_v2(const char *root)
     int n;
 
     snprintf(path, sizeof(path), "%s/cpu.max", root);
-    f = fopen(path, "r");
+    f = fopen(path, "re");
     if (f == NULL) {
         return -1;
     }
@@ -56,7 +56,7 @@ cpus_cgroup_v1(const char *root)
     FILE *f;
 
     snprintf(path, sizeof(path), "%s/cpu/cpu.cfs_quota_us", root);
-    f = fopen(path, "r");
+    f = fopen(path, "re");
     if (f == NULL) {
         return 0;
     }
@@ -66,7 +66,7 @@ cpus_cgroup_v1(const char *root)
     fclose(f);
 
     snprintf(path, sizeof(path), "%s/cpu/cpu.cfs_period_us", root);
-    f = fopen(path, "r");
+    f = fopen(path, "re");
     if (f == NULL) {
         return 0;
     }

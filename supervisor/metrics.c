@@ -235,7 +235,7 @@ met_proc(pid_t pid, struct met_process *p)
     DIR *d;
 
     snprintf(path, sizeof(path), "/proc/%d/statm", (int) pid);
-    f = fopen(path, "r");
+    f = fopen(path, "re");
     if (f != NULL) {
         if (fscanf(f, "%ld %ld", &pages, &resident) == 2) {
             p->rss_bytes += (double) resident * sysconf(_SC_PAGESIZE);
@@ -244,7 +244,7 @@ met_proc(pid_t pid, struct met_process *p)
     }
 
     snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-    f = fopen(path, "r");
+    f = fopen(path, "re");
     if (f != NULL) {
         if (fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
                    "%lu %lu", &utime, &stime) == 2)
