@@ -34,7 +34,6 @@ struct worker_stats {
     /* gauges: what is true now */
     uint64_t  generation;        /* tenants generation being served */
     uint32_t  connections;       /* open now */
-    uint32_t  draining;          /* 1 once the worker stopped accepting */
     uint32_t  redis_up;          /* 1 while connected */
     uint32_t  redis_lost;        /* 1 from a lost link until it is back */
     uint32_t  replicas_seen;     /* replicas counted through Redis */

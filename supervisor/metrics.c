@@ -331,6 +331,9 @@ met_render(struct master *m, struct evbuffer *out)
     met_value(out, "spark_http_requests_total", "counter",
               "Answers on the tenant port, every route and status.",
               (double) sum.requests);
+    met_value(out, "spark_http_connections_accepted_total", "counter",
+              "Client connections accepted on the tenant port.",
+              (double) sum.accepted);
     met_workers(out, m);
     met_config(out, m);
     met_redis(out, m, &sum);

@@ -30,7 +30,6 @@
 #define EXCH_RETRY_MAX_MS 10000
 
 struct exch {
-    struct event_base    *base;
     const struct config  *cfg;
     struct upstream      *up;
     void                (*warm)(void *);
@@ -197,8 +196,9 @@ exch_answered(struct exch_call *c, const struct up_result *r)
     }
 
     if (r->status != 200 || !exch_looks_like_array(r->body, r->len)) {
-        log_warn("UPSTREAM", "open orders: status %ld or not a JSON array "
-                 "from the exchange", r->status);
+        log_warn("UPSTREAM",
+                 "open orders: exchange status %ld or not a JSON array",
+                 r->status);
         http_respond_error(c->req, 502, c->headers, "upstream_error",
                            "the exchange answered with an error");
         return;
@@ -379,8 +379,8 @@ exch_info_done(const struct up_result *r, void *arg)
         delay = EXCH_RETRY_MIN_MS << (x->attempts < 6 ? x->attempts : 6);
         delay = delay < EXCH_RETRY_MAX_MS ? delay : EXCH_RETRY_MAX_MS;
         x->attempts++;
-        log_warn(x->is_warm ? "UPSTREAM" : "WARMUP", "exchange info failed "
-                 "(%s, status %ld); retrying in %d ms",
+        log_warn(x->is_warm ? "UPSTREAM" : "WARMUP",
+                 "exchange info failed (%s, status %ld); retrying in %d ms",
                  r->outcome == UP_ANSWERED ? "bad answer" : r->error,
                  r->status, delay);
         exch_schedule(x, delay);
@@ -435,7 +435,6 @@ exch_new(struct event_base *base, const struct config *cfg,
         return NULL;
     }
 
-    x->base = base;
     x->cfg = cfg;
     x->up = up;
     x->warm = warm;

@@ -91,7 +91,6 @@ worker_report(struct worker *w)
     memset(&st, 0, sizeof(st));
     st.generation = w->generation;
     st.connections = hc.connections;
-    st.draining = (uint32_t) w->draining;
     st.redis_up = qc.redis_up;
     st.redis_lost = qc.redis_lost;
     memcpy(st.redis_why, qc.redis_why, sizeof(st.redis_why));
