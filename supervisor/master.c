@@ -112,8 +112,9 @@ master_reload(struct master *m)
                      m->cfg.default_burst, &problems, &raw, &len);
     if (t == NULL) {
         m->reloads_failed++;
-        log_error("RELOAD", "rejected %s (%d problem%s); generation %llu "
-                  "stays in force", m->cfg.tenants_file, problems.count,
+        log_error("RELOAD",
+                  "rejected %s (%d problem%s); generation %llu stays in force",
+                  m->cfg.tenants_file, problems.count,
                   problems.count == 1 ? "" : "s",
                   (unsigned long long) m->generation);
         for (int i = 0; i < problems.count && i < TENANTS_PROBLEMS_MAX; i++) {
@@ -161,9 +162,9 @@ master_deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void) fd;
     (void) what;
 
-    log_warn("MASTER", "SHUTDOWN_TIMEOUT_MS (%d) passed with %d workers "
-             "still draining; killing them", m->cfg.shutdown_timeout_ms,
-             sup_workers_alive(ws));
+    log_warn("MASTER",
+             "SHUTDOWN_TIMEOUT_MS (%d) passed; killing %d draining workers",
+             m->cfg.shutdown_timeout_ms, sup_workers_alive(ws));
 
     for (int i = 0; i < SUP_SLOTS_MAX; i++) {
         if (ws->slots[i].pid != 0) {
@@ -190,8 +191,9 @@ master_drain_cb(evutil_socket_t fd, short what, void *arg)
     }
 
     m->state = MASTER_DRAINING;
-    log_info("MASTER", "draining: no new connections, finishing requests "
-             "(up to %d ms)", m->cfg.shutdown_timeout_ms);
+    log_info("MASTER",
+             "draining: no new connections, finishing requests (up to %d ms)",
+             m->cfg.shutdown_timeout_ms);
 
     /* Workers each take what is queued before closing their copies. */
     close(m->listen_fd);
@@ -224,8 +226,9 @@ master_shutdown(struct master *m, int delay_ms, const char *why)
     }
 
     m->state = MASTER_DELAYING;
-    log_info("MASTER", "%s: not ready from now; serving %d ms more before "
-             "draining", why, delay_ms);
+    log_info("MASTER",
+             "%s: not ready from now; serving %d ms more before draining",
+             why, delay_ms);
 
     m->shutdown_ev = evtimer_new(m->base, master_drain_cb, m);
     evtimer_add(m->shutdown_ev, &tv);
@@ -286,8 +289,9 @@ master_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 
     clock_gettime(CLOCK_MONOTONIC, &m->watchdog_tick);
     if (late > m->cfg.worker_timeout_ms / 2) {
-        log_warn("MASTER", "the master was held up for %.0f ms; restarting "
-                 "the workers' silence clocks", late);
+        log_warn("MASTER",
+                 "the master was held up for %.0f ms; workers' clocks reset",
+                 late);
         sup_workers_heard_now(m->workers);
         return;
     }
@@ -404,13 +408,13 @@ master_start(struct master *m)
         return -1;
     }
 
-    log_info("MASTER", "listening on PORT %d, admin on ADMIN_PORT %d, "
-             "%d workers%s", m->cfg.port, m->cfg.admin_port, workers,
+    log_info("MASTER",
+             "listening on PORT %d, admin on ADMIN_PORT %d, %d workers%s",
+             m->cfg.port, m->cfg.admin_port, workers,
              m->cfg.workers > 0 ? "" : " (auto)");
     if (m->cfg.redis_url[0] == '\0') {
-        log_warn("REDIS", "REDIS_URL is unset: each replica enforces the "
-                 "whole quota of every tenant on its own, so N replicas "
-                 "admit up to N times it");
+        log_warn("REDIS",
+                 "REDIS_URL is unset: N replicas admit N times each quota");
     }
 
     return sup_workers_start(m->workers);

@@ -164,13 +164,13 @@ sup_redis_watch(struct sup_workers *ws)
     }
 
     if (lost > 0 && !ws->redis_lost) {
-        log_warn("REDIS", "%s unreachable from %d of %d workers; quotas %s "
-                 "until it answers", why, lost, reporting,
+        log_warn("REDIS",
+                 "%s unreachable from %d of %d workers; quotas %s until back",
+                 why, lost, reporting,
                  sup_fail_mode_effect(ws->m->cfg.redis_fail_mode));
         ws->redis_lost = 1;
     } else if (lost == 0 && up > 0 && ws->redis_lost) {
-        log_info("REDIS", "Redis answers again; quotas enforced through "
-                 "Redis");
+        log_info("REDIS", "Redis answers again; quotas enforced in Redis");
         ws->redis_lost = 0;
     }
 }
@@ -195,8 +195,9 @@ sup_slot_chan_read(struct bufferevent *bev, void *arg)
                 struct master *m = s->owner->m;
 
                 m->ready_ms = master_since(&m->started) * 1000;
-                log_info("WARMUP", "ready %.1f ms after start (a worker is "
-                         "warm and accepting)", m->ready_ms);
+                log_info("WARMUP",
+                         "ready %.1f ms after start (a worker is warm)",
+                         m->ready_ms);
             }
             if (!s->reported || was != s->stats.generation) {
                 log_debug("WORKER", "slot %d pid %d serves generation %llu",
@@ -415,10 +416,9 @@ sup_note_young_death(struct sup_workers *ws)
                   &ws->young_deaths_at[ws->young_deaths_next++ % ring]);
 
     if (!was && sup_workers_crash_looping(ws)) {
-        log_error("WORKER", "crash loop: %u workers died within %.0f s of "
-                  "starting in the last %.0f s; not ready until they stay "
-                  "up, restarts slowed", sup_recent_young_deaths(ws),
-                  SUP_YOUNG_S, SUP_LOOP_WINDOW_S);
+        log_error("WORKER",
+                  "crash loop: %u workers died young in %.0f s; not ready",
+                  sup_recent_young_deaths(ws), SUP_LOOP_WINDOW_S);
     }
 }
 
@@ -444,8 +444,8 @@ sup_log_exit(const struct sup_slot *s, int status, int planned)
     double up = master_since(&s->started);
 
     if (s->watchdog_kill) {
-        log_warn("WORKER", "slot %d pid %d killed by the watchdog after "
-                 "%.1f s", s->index, (int) s->pid, up);
+        log_warn("WORKER", "slot %d pid %d killed by the watchdog after %.1f s",
+                 s->index, (int) s->pid, up);
         return;
     }
 
@@ -458,8 +458,9 @@ sup_log_exit(const struct sup_slot *s, int status, int planned)
         return;
     }
 
-    log_at(LL_ERROR, "WORKER", "slot %d pid %d killed by signal %d (%s)%s "
-           "after %.1f s", s->index, (int) s->pid, WTERMSIG(status),
+    log_at(LL_ERROR, "WORKER",
+           "slot %d pid %d killed by signal %d (%s)%s after %.1f s",
+           s->index, (int) s->pid, WTERMSIG(status),
            strsignal(WTERMSIG(status)),
            WTERMSIG(status) == SIGKILL ? ", possibly out of memory" : "",
            up);
@@ -540,8 +541,9 @@ sup_slot_exited(struct sup_slot *s, int status)
         s->respawn_ev = evtimer_new(ws->m->base, sup_slot_respawn_cb, s);
     }
     s->state = SLOT_RESPAWNING;
-    log_warn("WORKER", "slot %d died young %u times in a row; restarting in "
-             "%d ms", s->index, s->young_deaths, delay);
+    log_warn("WORKER",
+             "slot %d died young %u times in a row; restarting in %d ms",
+             s->index, s->young_deaths, delay);
     tv.tv_sec = delay / 1000;
     tv.tv_usec = (delay % 1000) * 1000;
     evtimer_add(s->respawn_ev, &tv);
@@ -639,8 +641,8 @@ sup_workers_send_tenants(struct sup_workers *ws)
                           sizeof(m->generation), m->tenants_raw,
                           m->tenants_raw_len) != 0)
         {
-            log_error("RELOAD", "could not queue generation %llu for slot "
-                      "%d", (unsigned long long) m->generation, i);
+            log_error("RELOAD", "could not queue generation %llu for slot %d",
+                      (unsigned long long) m->generation, i);
         }
     }
 }
@@ -749,9 +751,9 @@ sup_workers_watchdog(struct sup_workers *ws, int timeout_ms)
             continue;
         }
 
-        log_error("WORKER", "slot %d pid %d silent for %.0f ms (more than "
-                  "WORKER_TIMEOUT_MS %d); killing it", s->index, (int) s->pid,
-                  silent, timeout_ms);
+        log_error("WORKER",
+                  "slot %d pid %d silent for %.0f ms of %d allowed; killing it",
+                  s->index, (int) s->pid, silent, timeout_ms);
         s->watchdog_kill = 1;
         kill(s->pid, SIGKILL);
     }

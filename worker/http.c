@@ -821,8 +821,9 @@ srv_accept(struct http_server *srv, int budget)
 
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE) {
-                log_error("HTTP", "accept4() failed: %s; pausing accepts "
-                          "until a connection closes", strerror(errno));
+                log_error("HTTP",
+                          "accept4() failed: %s; paused until one closes",
+                          strerror(errno));
                 srv_pause_accept(srv);
             } else if (errno != EAGAIN && errno != EWOULDBLOCK
                        && errno != EINTR && errno != ECONNABORTED)

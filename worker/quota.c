@@ -419,8 +419,9 @@ quota_deadline_cb(evutil_socket_t fd, short what, void *arg)
     quota_batch_fallback(b);
 
     if (++q->timeouts >= QUOTA_MAX_TIMEOUTS && q->ac != NULL) {
-        log_debug("REDIS", "%d calls in a row past the %d ms budget; "
-                  "reconnecting", q->timeouts, q->cfg->redis_timeout_ms);
+        log_debug("REDIS",
+                  "%d calls in a row past the %d ms budget; reconnecting",
+                  q->timeouts, q->cfg->redis_timeout_ms);
         redisAsyncFree(q->ac);
     }
 }
