@@ -29,8 +29,12 @@ static const char usage[] =
     "       spark-executor --version | --help\n"
     "\n"
     "Configuration comes from the environment (PORT, ADMIN_PORT, WORKERS,\n"
-    "TENANT_KEYS_FILE, ...); see the README.  Exit codes: 0 ok, 1 failure,\n"
-    "78 bad configuration.\n";
+    "TENANT_KEYS_FILE, ...); see the README.\n"
+    "\n"
+    "Exit codes: 0 ok; 1 failure (serve: also workers killed at the drain\n"
+    "deadline; check-tenants: the file is not valid; healthcheck: unhealthy\n"
+    "or bad configuration); 2 bad usage; 78 bad configuration (serve,\n"
+    "check-tenants).\n";
 
 
 static int
