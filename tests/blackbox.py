@@ -521,6 +521,24 @@ def test_sigterm_under_load_answers_every_accepted_request(svc):
     assert not dropped, dropped[:5]
 
 
+def test_sigterm_to_every_process_still_keeps_the_delay():
+    """As pkill or systemd's control-group stop deliver it."""
+    svc = Service(env={"SHUTDOWN_DELAY_MS": "1000"})
+    pids = svc.worker_pids()
+    assert len(pids) == 2, pids
+    start = time.monotonic()
+    svc.signal(signal.SIGTERM)
+    for pid in pids.values():
+        os.kill(pid, signal.SIGTERM)
+    time.sleep(0.3)
+    assert svc.get()[0] == 200, "stopped serving during the delay"
+    assert svc.worker_pids() == pids, (pids, svc.log())
+    assert svc.status()["worker_restarts"] == 0
+    assert svc.wait(5) == 0, svc.log()
+    assert time.monotonic() - start >= 1.0
+    assert "started pid" not in svc.log().split("SIGTERM")[-1]
+
+
 def test_sigint_skips_the_delay(svc):
     start = time.monotonic()
     svc.signal(signal.SIGINT)

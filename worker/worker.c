@@ -309,17 +309,35 @@ worker_chan_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 
+/*
+ * TERM and QUIT reach workers along with the master (a pkill, a kill of the
+ * process group, systemd stopping the control group).  While the master
+ * lives it decides: it orders the drain over the channel once its
+ * SHUTDOWN_DELAY_MS is over, so the signal is only noted.  Once it is gone
+ * (SIGTERM is also the death signal the kernel sends then), drain now.
+ */
 static void
 worker_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
+    struct worker *w = arg;
+    const char *name = sig == SIGQUIT ? "SIGQUIT" : "SIGTERM";
+
     (void) what;
-    worker_drain(arg, sig == SIGQUIT ? "SIGQUIT" : "SIGTERM");
+
+    if (getppid() == w->params->master_pid) {
+        log_debug("WORKER", "%s left to the master, which orders the drain",
+                  name);
+        return;
+    }
+
+    worker_drain(w, "the master went away");
 }
 
 
 /*
  * Signals meant for the master reach workers too (a terminal's Ctrl-C, a
- * pkill): the master decides, so workers ignore all but TERM and QUIT.
+ * pkill): the master decides, so workers ignore all but TERM and QUIT,
+ * which worker_signal_cb() weighs.
  */
 static int
 worker_signals(struct worker *w)
