@@ -461,9 +461,15 @@ worker_cleanup(struct worker *w)
     if (w->exchange != NULL) {
         exch_stop(w->exchange);
     }
+
+    /*
+     * The quota first: it decides the requests still waiting on it, and
+     * one it admits may go on to the exchange, whose client and upstream
+     * must still be there to answer it.
+     */
+    quota_free(w->quota);
     up_free(w->up);
     exch_free(w->exchange);
-    quota_free(w->quota);
     if (w->http != NULL) {
         http_server_free(w->http);
     }
