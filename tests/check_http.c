@@ -377,6 +377,24 @@ START_TEST(malformed_requests_get_the_right_4xx_or_5xx)
 END_TEST
 
 
+START_TEST(content_length_must_be_digits_given_once)
+{
+    start_server(8192, 1024, 10);
+    assert_status("POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
+                  " 400 ");
+    assert_status("POST / HTTP/1.1\r\nContent-Length: 5x\r\n\r\nhello",
+                  " 400 ");
+    assert_status("POST / HTTP/1.1\r\nContent-Length: 5\r\n"
+                  "Content-Length: 5\r\n\r\nhello", " 400 ");
+    assert_status("POST / HTTP/1.1\r\nContent-Length: 1025\r\n\r\n",
+                  " 413 ");
+    assert_status("POST / HTTP/1.1\r\nContent-Length: "
+                  "99999999999999999999999\r\n\r\n", " 413 ");
+    stop_server();
+}
+END_TEST
+
+
 START_TEST(http_1_0_closes_unless_keep_alive_is_asked)
 {
     char buf[4096] = "";
@@ -483,6 +501,7 @@ main(void)
     tcase_add_test(tc, a_body_is_read_and_an_oversized_one_refused_with_413);
     tcase_add_test(tc, oversized_headers_get_431_in_json);
     tcase_add_test(tc, malformed_requests_get_the_right_4xx_or_5xx);
+    tcase_add_test(tc, content_length_must_be_digits_given_once);
     tcase_add_test(tc, http_1_0_closes_unless_keep_alive_is_asked);
     tcase_add_test(tc, at_the_cap_connections_wait_in_the_queue);
     tcase_add_test(tc, drain_closes_idle_connections_and_serves_the_queue);
