@@ -1088,7 +1088,7 @@ def test_a_restarted_exchange_is_reached_again_and_idle_sockets_stay_quiet():
 def test_the_outbound_cap_holds_and_extra_requests_queue_then_get_503():
     ex = Exchange("--latency-ms", "300")
     svc = exchange_service(ex, {"OUTBOUND_MAX_CONCURRENCY": "4"})
-    results, peak = [], [0]
+    results, busy, peak = [], [], [0]
     stop = threading.Event()
 
     def watch():
@@ -1098,7 +1098,10 @@ def test_the_outbound_cap_holds_and_extra_requests_queue_then_get_503():
             time.sleep(0.05)
 
     def one():
-        results.append(orders(svc)[0])
+        code, headers, _ = orders(svc)
+        results.append(code)
+        if code == 503:
+            busy.append(headers)
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -1116,6 +1119,9 @@ def test_the_outbound_cap_holds_and_extra_requests_queue_then_get_503():
     assert results.count(200) >= 8, results
     assert results.count(503) >= 1, results
     assert set(results) <= {200, 503}, results
+    for headers in busy:
+        assert headers["X-Tenant"] == "orgA" and headers["Retry-After"] == "1"
+        assert "X-RateLimit-Limit" in headers, headers
 
 
 def test_readiness_waits_for_warmup_which_retries_until_the_exchange_answers():

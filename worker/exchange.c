@@ -153,16 +153,16 @@ exch_rejected(struct exch_call *c, const struct up_result *r)
 }
 
 
+/* 503 with Retry-After, after the tenant's own headers. */
 static void
-exch_rate_limited(struct exch_call *c, const struct up_result *r)
+exch_retry_later(struct exch_call *c, long seconds, const char *code,
+                 const char *message)
 {
     char headers[768];
 
     snprintf(headers, sizeof(headers), "%sRetry-After: %ld\r\n", c->headers,
-             r->retry_after_s > 0 ? r->retry_after_s : 1);
-    http_respond_error(c->req, 503, headers, "exchange_rate_limited",
-                       "the exchange is rate limiting this service; retry "
-                       "after Retry-After seconds");
+             seconds > 0 ? seconds : 1);
+    http_respond_error(c->req, 503, headers, code, message);
 }
 
 
@@ -187,7 +187,9 @@ static void
 exch_answered(struct exch_call *c, const struct up_result *r)
 {
     if (r->status == 429 || r->status == 418) {
-        exch_rate_limited(c, r);
+        exch_retry_later(c, r->retry_after_s, "exchange_rate_limited",
+                         "the exchange is rate limiting this service; "
+                         "retry after Retry-After seconds");
         return;
     }
     if (r->status >= 400 && r->status < 500) {
@@ -227,9 +229,8 @@ exch_orders_done(const struct up_result *r, void *arg)
                            "the exchange cannot be reached");
         break;
     case UP_BUSY:
-        http_respond_error(c->req, 503, "Retry-After: 1\r\n",
-                           "upstream_busy", "too many exchange requests "
-                           "under way; retry shortly");
+        exch_retry_later(c, 1, "upstream_busy",
+                         "too many exchange requests under way; retry shortly");
         break;
     }
 

@@ -141,6 +141,16 @@ routes_authenticate(struct http_request *req)
 }
 
 
+/* One answer for an unknown org and a wrong key alike. */
+static void
+routes_unauthorized(struct http_request *req)
+{
+    routes_reject(req, STATS_REJECT_AUTH);
+    http_respond_error(req, 401, NULL, "unauthorized",
+                       "missing or invalid X-Org-Id / X-Api-Key");
+}
+
+
 static long
 routes_ceil_s(int64_t us)
 {
@@ -151,7 +161,8 @@ routes_ceil_s(int64_t us)
 /*
  * X-Tenant plus the rate-limit fields: the fastify-style X-RateLimit-*
  * and the IETF RateLimit-Policy / RateLimit (whole seconds, rounded up).
- * An unchecked decision (Redis away, fail open) claims no quota state.
+ * A decision Redis could not make claims no quota state: fail open adds
+ * nothing, fail closed only Retry-After.
  */
 static void
 routes_quota_headers(char *buf, size_t size, const char *org,
@@ -161,7 +172,11 @@ routes_quota_headers(char *buf, size_t size, const char *org,
     int n;
 
     n = snprintf(buf, size, "X-Tenant: %s\r\n", org);
-    if (d->source == QUOTA_OPEN || d->source == QUOTA_CLOSED) {
+    if (d->source == QUOTA_CLOSED) {
+        snprintf(buf + n, size - (size_t) n, "Retry-After: 1\r\n");
+        return;
+    }
+    if (d->source == QUOTA_OPEN) {
         return;
     }
 
@@ -194,8 +209,7 @@ routes_refuse(struct http_request *req, const struct quota_decision *d,
 
     if (d->source == QUOTA_CLOSED) {
         routes_reject(req, STATS_REJECT_UNAVAILABLE);
-        http_respond_error(req, 503, "Retry-After: 1\r\n",
-                           "quota_unavailable",
+        http_respond_error(req, 503, headers, "quota_unavailable",
                            "the quota store is unreachable; retry shortly");
         return;
     }
@@ -229,9 +243,7 @@ routes_decided(struct http_request *req, const char *org,
     tn = tenants_find(routes_tenants, org);
     if (tn == NULL) {
         /* removed by a reload while the quota was being decided */
-        routes_reject(req, STATS_REJECT_AUTH);
-        http_respond_error(req, 401, NULL, "unauthorized",
-                           "missing or invalid X-Org-Id / X-Api-Key");
+        routes_unauthorized(req);
         return;
     }
 
@@ -267,10 +279,8 @@ routes_handle(struct http_request *req, void *arg)
 
     tn = routes_authenticate(req);
     if (tn == NULL) {
-        routes_reject(req, STATS_REJECT_AUTH);
         log_debug("TENANT", "rejected credentials on %s", req->path);
-        http_respond_error(req, 401, NULL, "unauthorized",
-                           "missing or invalid X-Org-Id / X-Api-Key");
+        routes_unauthorized(req);
         return;
     }
 
