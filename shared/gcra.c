@@ -9,7 +9,7 @@
 int64_t
 gcra_emission_us(double qps)
 {
-    int64_t e = (int64_t) llround(1e6 / qps);
+    int64_t e = (int64_t) ceil(1e6 / qps);
 
     return e > 0 ? e : 1;
 }

@@ -20,7 +20,10 @@ struct gcra_result {
     int64_t  reset_after_us;  /* until the bucket is full again */
 };
 
-/* Microseconds between tokens for a rate of qps (> 0) per second. */
+/*
+ * Microseconds between tokens for a rate of qps (> 0) per second, rounded
+ * up so that the bucket never refills faster than qps.
+ */
 int64_t gcra_emission_us(double qps);
 
 /*

@@ -138,6 +138,21 @@ START_TEST(tenants_have_separate_buckets)
 END_TEST
 
 
+START_TEST(the_interval_never_refills_faster_than_the_rate)
+{
+    static const double rates[] = { 3, 7, 0.3, 333333, 700000, 1000000 };
+
+    for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+        int64_t e = gcra_emission_us(rates[i]);
+
+        ck_assert_msg((double) SEC / (double) e <= rates[i],
+                      "%g/s refills every %lld us", rates[i], (long long) e);
+        ck_assert_int_ge(e, 1);
+    }
+}
+END_TEST
+
+
 int
 main(void)
 {
@@ -151,6 +166,7 @@ main(void)
     tcase_add_test(tc, over_any_interval_at_most_burst_plus_rate_times_t);
     tcase_add_test(tc, processes_sharing_the_table_share_one_bucket);
     tcase_add_test(tc, tenants_have_separate_buckets);
+    tcase_add_test(tc, the_interval_never_refills_faster_than_the_rate);
     suite_add_tcase(s, tc);
 
     return check_run(s);
