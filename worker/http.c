@@ -45,6 +45,7 @@ struct http_server {
     int                  listen_fd;    /* -1 once closed */
     int                  started;
     int                  accepting;
+    int                  out_of_fds;   /* accept4() hit EMFILE/ENFILE */
     struct http_limits   limits;
     http_handler_fn      handler;
     void                *handler_arg;
@@ -855,9 +856,13 @@ srv_accept(struct http_server *srv, int budget)
 
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE) {
-                log_error("HTTP",
-                          "accept4() failed: %s; paused until one closes",
-                          strerror(errno));
+                /* once per shortage, not once per connection closed */
+                if (!srv->out_of_fds) {
+                    log_error("HTTP",
+                              "accept4() failed: %s; paused until one closes",
+                              strerror(errno));
+                }
+                srv->out_of_fds = 1;
                 srv_pause_accept(srv);
             } else if (errno != EAGAIN && errno != EWOULDBLOCK
                        && errno != EINTR && errno != ECONNABORTED)
@@ -867,6 +872,7 @@ srv_accept(struct http_server *srv, int budget)
             break;
         }
 
+        srv->out_of_fds = 0;
         conn_new(srv, fd);
         taken++;
     }
