@@ -727,7 +727,11 @@ def test_failed_authentication_never_reaches_redis():
 def test_quota_holds_across_three_replicas_of_two_workers():
     redis = Redis()
     qps, burst, seconds = 50, 10, 10
-    replicas = [quota_service(redis, qps, burst) for _ in range(3)]
+    # Every decision by Redis: on this loaded machine a call past the usual
+    # 25 ms budget would take the replica's share, which is the fail mode's
+    # business (tested below), not the shared bucket's.
+    strict = {"REDIS_FAIL_MODE": "closed", "REDIS_TIMEOUT_MS": "2000"}
+    replicas = [quota_service(redis, qps, burst, strict) for _ in range(3)]
     ports = [r.port for r in replicas]
     flood_q = Load(None, clients=6, org="orgQ", key=KEY_Q, ports=ports)
     flood_r = Load(None, clients=6, org="orgR", key=KEY_R, ports=ports)
@@ -751,17 +755,41 @@ def test_quota_holds_across_three_replicas_of_two_workers():
         assert 0.98 * bound <= admitted <= bound + 1, (admitted, bound)
 
 
+def rejects(svc, reason, org="orgQ"):
+    """spark_tenant_rejects_total of org for reason, from /metrics."""
+    return scrape(svc)[1].get(
+        'spark_tenant_rejects_total{org="%s",reason="%s"}' % (org, reason), 0)
+
+
+def another_replica(redis):
+    """Counts a second replica in Redis, so the share while it is away is
+    half the quota, and an answer Redis did not decide shows in its limit."""
+    redis.cmd("ZADD", "spark:replicas", int(time.time()), "another-replica")
+
+
 def test_redis_killed_mid_load_falls_back_to_the_replica_share():
     redis = Redis()
-    svc = quota_service(redis, qps=1000000, burst=1000000)
+    another_replica(redis)
+    qps, burst = 50, 10
+    svc = quota_service(redis, qps=qps, burst=burst)
     load = Load(svc, clients=4, org="orgQ", key=KEY_Q)
+    start = time.monotonic()
     load.start()
     time.sleep(0.5)
     redis.kill()
     time.sleep(1.0)
+    code, headers, _ = svc.get(org="orgQ", key=KEY_Q)
     load.finish()
     assert not load.errors, load.errors[:3]
-    assert set(load.codes) == {200}, load.codes
+    assert set(load.codes) == {200, 429}, load.codes
+    assert headers["X-RateLimit-Limit"] == str(burst // 2), headers
+    # Redis' bucket, then the replica's half: never more than both allow
+    span = load.last_answer - start
+    admitted = load.codes[200]
+    print("    admitted %d over %.2f s, at most %.1f"
+          % (admitted, span, burst + burst // 2 + qps * span))
+    assert admitted <= burst + burst // 2 + qps * span + 1, (admitted, span)
+    assert wait_for(lambda: rejects(svc, "degraded") > 0, 3), scrape(svc)[0]
     # no request waited on a reconnect: p99 within the 25 ms budget, plus
     # what the Python client itself adds
     print("    p99 %.1f ms over %d requests" % (load.p99() * 1000,
@@ -771,13 +799,99 @@ def test_redis_killed_mid_load_falls_back_to_the_replica_share():
     assert log.count("unreachable from") == 1, log  # once for the replica
     assert "REDIS_FAIL_MODE=local" in log
 
+    # decided in Redis again: its bucket, with the whole burst as limit
     redis.start()
-    assert wait_for(lambda: svc.get(org="orgQ", key=KEY_Q)[0] == 200 and
-                    redis.cmd("EXISTS", "spark:rl:{orgQ}") == 1, 10), \
+    assert wait_for(lambda: svc.get(org="orgQ", key=KEY_Q)[1].get(
+        "X-RateLimit-Limit") == str(burst) and
+        redis.cmd("EXISTS", "spark:rl:{orgQ}") == 1, 10), \
         "global enforcement did not resume"
     assert wait_for(lambda: "answers again" in svc.log(), 10)
     time.sleep(1.5)
     assert svc.log().count("answers again") == 1, svc.log()
+
+
+def test_redis_stopped_mid_load_keeps_each_decision_within_the_budget():
+    redis = Redis()
+    svc = quota_service(redis, qps=1000000, burst=1000000)
+    load = Load(svc, clients=4, org="orgQ", key=KEY_Q)
+    load.start()
+    time.sleep(0.5)
+    with load.lock:
+        first = len(load.latencies)
+    # a stopped server still accepts connections, and answers nothing
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        reported = wait_for(lambda: "unreachable from" in svc.log(), 3)
+        time.sleep(1.0)
+        log = svc.log()
+        with load.lock:
+            stopped = sorted(load.latencies[first:])
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    assert reported, log
+    assert "answers again" not in log, log
+    p99 = stopped[int(len(stopped) * 0.99)]
+    print("    p99 %.1f ms, max %.1f ms over %d requests while stopped"
+          % (p99 * 1000, stopped[-1] * 1000, len(stopped)))
+    assert p99 < (0.025 + 0.015) * SLOW, p99
+
+    assert wait_for(lambda: "answers again" in svc.log(), 10), svc.log()
+    before = redis.calls("evalsha", "eval")
+    time.sleep(0.3)
+    load.finish()
+    assert redis.calls("evalsha", "eval") > before, "Redis decides no more"
+    assert not load.errors, load.errors[:3]
+    assert set(load.codes) == {200}, load.codes
+    assert svc.log().count("unreachable from") == 1, svc.log()
+
+
+def test_redis_refusing_the_password_is_logged_and_the_fail_mode_answers():
+    redis = Redis()
+    redis.cmd("CONFIG", "SET", "requirepass", "the-right-one")
+    url = "redis://:not-the-password@127.0.0.1:%d/0" % redis.port
+    svc = quota_service(None, qps=1000, burst=1000,
+                        env={"REDIS_URL": url, "REDIS_FAIL_MODE": "closed"})
+    for _ in range(10):
+        code, _, body = svc.get(org="orgQ", key=KEY_Q)
+        assert code == 503, (code, body)
+        assert json.loads(body)["error"] == "quota_unavailable"
+    assert wait_for(lambda: "unreachable from" in svc.log(), 3), svc.log()
+    time.sleep(1.5)     # the reconnects, backing off, add no line
+    log = svc.log()
+    lines = [l for l in log.splitlines() if "unreachable from" in l]
+    assert len(lines) == 1, log
+    assert "AUTH refused: WRONGPASS" in lines[0], lines[0]
+    assert "REDIS_FAIL_MODE=closed" in lines[0], lines[0]
+    assert "answers again" not in log
+    assert "not-the-password" not in log
+
+
+def test_redis_acl_user_of_the_url_logs_in_with_its_password():
+    redis = Redis()
+    redis.cmd("ACL", "SETUSER", "spark", "on", ">its-password", "~spark:*",
+              "+@all")
+    redis.cmd("CONFIG", "SET", "requirepass", "the-default-users")
+    url = "redis://spark:its-password@127.0.0.1:%d/0" % redis.port
+    svc = quota_service(None, qps=4, burst=3, env={"REDIS_URL": url})
+    # the whole burst: Redis decides (the replica's share would be 1)
+    codes = [svc.get(org="orgQ", key=KEY_Q)[0] for _ in range(4)]
+    assert codes == [200, 200, 200, 429], (codes, svc.log())
+    assert "unreachable from" not in svc.log()
+    assert "its-password" not in svc.log()
+
+
+def test_redis_url_that_does_not_parse_stops_start_up_without_its_password():
+    svc = Service(env={"REDIS_URL": "redis://:hunter2@127.0.0.1:abc/0"},
+                  start=False)
+    result = subprocess.run([BINARY], env=svc.env, capture_output=True,
+                            timeout=10 * SLOW)
+    assert result.returncode == 78, result
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("spark-executor: REDIS_URL "), lines
+    assert '"redis://:***@127.0.0.1:abc/0"' in lines[0], lines
+    assert "hunter2" not in lines[0] and "port" in lines[0], lines
+    assert result.stdout == b""
 
 
 def test_the_replica_share_is_the_quota_divided_by_replicas():
@@ -817,17 +931,28 @@ def test_fail_mode_open_admits_without_quota_headers():
 
 def test_script_flush_mid_load_causes_no_error():
     redis = Redis()
+    another_replica(redis)
     svc = quota_service(redis, qps=1000000, burst=1000000)
     load = Load(svc, clients=4, org="orgQ", key=KEY_Q)
     load.start()
+    limits = set()
     for _ in range(5):
         time.sleep(0.2)
         redis.cmd("SCRIPT", "FLUSH")
+        for _ in range(3):
+            limits.add(svc.get(org="orgQ", key=KEY_Q)[1].get(
+                "X-RateLimit-Limit"))
     time.sleep(0.2)
     load.finish()
     assert not load.errors, load.errors[:3]
     assert set(load.codes) == {200}, load.codes
+    # decided by Redis, not by the replica's half
+    assert limits == {"1000000"}, limits
     assert redis.calls("eval") >= 1, "the script was never re-sent"
+    time.sleep(1.2)     # every worker has reported since
+    errors = scrape(svc)[1]["spark_redis_errors_total"]
+    assert errors <= 2, errors
+    assert "unreachable from" not in svc.log()
 
 
 def test_the_service_starts_ready_with_redis_down():
