@@ -14,6 +14,9 @@
 
 #define CONFIG_MAX_WORKERS 256
 
+static const char config_redis_form[] =
+    "redis://[[user]:password@]host[:port][/db]";
+
 
 static const char *
 config_get(const char *name)
@@ -166,25 +169,176 @@ config_fail_mode(struct config *cfg, char *err, size_t errlen)
 }
 
 
+/* Copies [from, to) into out; -1 when it does not fit in size. */
+static int
+config_span(const char *from, const char *to, char *out, size_t size)
+{
+    size_t len = (size_t) (to - from);
+
+    if (len >= size) {
+        return -1;
+    }
+
+    memcpy(out, from, len);
+    out[len] = '\0';
+    return 0;
+}
+
+
+/* The decimal number [from, to) spells, digits only, in [0, max]. */
+static int
+config_span_number(const char *from, const char *to, long max, int *out)
+{
+    long n = 0;
+
+    if (from == to) {
+        return -1;
+    }
+
+    for (const char *c = from; c < to; c++) {
+        if (*c < '0' || *c > '9') {
+            return -1;
+        }
+        n = n * 10 + (*c - '0');
+        if (n > max) {
+            return -1;
+        }
+    }
+
+    *out = (int) n;
+    return 0;
+}
+
+
+/* Splits off [[user]:password@]; *p moves past it.  Returns 0 or -1. */
+static int
+config_redis_userinfo(const char **p, struct config_redis *out,
+                      const char **why)
+{
+    /* the last '@' ends it, so a password may hold '@', ':' and '/' */
+    const char *at = strrchr(*p, '@');
+    const char *colon;
+
+    if (at == NULL) {
+        return 0;
+    }
+
+    colon = memchr(*p, ':', (size_t) (at - *p));
+    if (colon != NULL
+        && config_span(*p, colon, out->user, sizeof(out->user)) != 0)
+    {
+        *why = "the user is too long";
+        return -1;
+    }
+
+    if (config_span(colon != NULL ? colon + 1 : *p, at, out->password,
+                    sizeof(out->password)) != 0)
+    {
+        *why = "the password is too long";
+        return -1;
+    }
+
+    *p = at + 1;
+    return 0;
+}
+
+
+int
+config_parse_redis_url(const char *url, struct config_redis *out,
+                       const char **why)
+{
+    const char *p, *slash, *colon, *host_end;
+
+    memset(out, 0, sizeof(*out));
+    out->port = 6379;
+
+    if (strncmp(url, "redis://", 8) != 0) {
+        *why = "the scheme must be redis://";
+        return -1;
+    }
+    p = url + 8;
+
+    if (config_redis_userinfo(&p, out, why) != 0) {
+        return -1;
+    }
+
+    slash = strchr(p, '/');
+    host_end = slash != NULL ? slash : p + strlen(p);
+    colon = memchr(p, ':', (size_t) (host_end - p));
+    if (colon != NULL
+        && (config_span_number(colon + 1, host_end, 65535, &out->port) != 0
+            || out->port == 0))
+    {
+        *why = "the port must be a number in 1..65535";
+        return -1;
+    }
+
+    if (colon == NULL) {
+        colon = host_end;
+    }
+    if (colon == p
+        || config_span(p, colon, out->host, sizeof(out->host)) != 0)
+    {
+        *why = colon == p ? "the host is missing" : "the host is too long";
+        return -1;
+    }
+
+    /* "/" alone, or nothing, is db 0 */
+    if (slash != NULL && slash[1] != '\0'
+        && config_span_number(slash + 1, slash + strlen(slash), INT_MAX,
+                              &out->db) != 0)
+    {
+        *why = "the db must be a number from 0 up";
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* url for an error line: a password in it becomes ***, the user stays. */
+static void
+config_mask_url(const char *url, char *out, size_t size)
+{
+    const char *start = strstr(url, "://");
+    const char *at, *colon;
+
+    start = start != NULL ? start + 3 : url;
+    at = strrchr(start, '@');
+    if (at == NULL) {
+        snprintf(out, size, "%s", url);
+        return;
+    }
+
+    colon = memchr(start, ':', (size_t) (at - start));
+    snprintf(out, size, "%.*s%s%s",
+             (int) ((colon != NULL ? colon : start) - url), url,
+             colon != NULL ? ":***" : "***", at);
+}
+
+
 static int
 config_redis_url(struct config *cfg, char *err, size_t errlen)
 {
+    char shown[CONFIG_STR_MAX + 8];
+    const char *why;
+
     if (config_str("REDIS_URL", "", cfg->redis_url, sizeof(cfg->redis_url),
                    err, errlen) != 0)
     {
         return -1;
     }
 
-    if (cfg->redis_url[0] != '\0'
-        && strncmp(cfg->redis_url, "redis://", 8) != 0)
+    if (cfg->redis_url[0] == '\0'
+        || config_parse_redis_url(cfg->redis_url, &cfg->redis, &why) == 0)
     {
-        snprintf(err, errlen,
-                 "REDIS_URL must look like redis://host:port/db, got \"%s\"",
-                 cfg->redis_url);
-        return -1;
+        return 0;
     }
 
-    return 0;
+    config_mask_url(cfg->redis_url, shown, sizeof(shown));
+    snprintf(err, errlen, "REDIS_URL must look like %s (%s), got \"%s\"",
+             config_redis_form, why, shown);
+    return -1;
 }
 
 

@@ -11,6 +11,15 @@
 
 #define CONFIG_STR_MAX 512
 
+/* REDIS_URL in parts, as config_parse_redis_url() splits it. */
+struct config_redis {
+    char  host[256];
+    int   port;                 /* 6379 when absent */
+    int   db;                   /* 0 when absent */
+    char  user[128];            /* "" = AUTH with the password alone */
+    char  password[256];        /* "" with no user = no AUTH */
+};
+
 enum redis_fail_mode {
     REDIS_FAIL_LOCAL,
     REDIS_FAIL_OPEN,
@@ -27,6 +36,7 @@ struct config {
     double                default_qps;
     int                   default_burst;
     char                  redis_url[CONFIG_STR_MAX];  /* "" = unset */
+    struct config_redis   redis;              /* redis_url, when set */
     enum redis_fail_mode  redis_fail_mode;
     int                   warmup_enabled;
     int                   metrics_enabled;    /* per-request accounting */
@@ -54,5 +64,14 @@ struct config {
  * or -1 with one line naming the variable and the accepted values in err.
  */
 int config_from_env(struct config *cfg, char *err, size_t errlen);
+
+/*
+ * Splits redis://[[user]:password@]host[:port][/db]; userinfo without a
+ * colon is a password.  Returns 0, or -1 with what is wrong in *why (a
+ * static string).  The one parser of REDIS_URL: the master checks it at
+ * start, so a worker never meets a URL it cannot use.
+ */
+int config_parse_redis_url(const char *url, struct config_redis *out,
+                           const char **why);
 
 #endif

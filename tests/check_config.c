@@ -76,6 +76,9 @@ START_TEST(set_values_are_taken)
     ck_assert_int_eq(cfg.workers, 3);
     ck_assert_double_eq(cfg.default_qps, 0.5);
     ck_assert_str_eq(cfg.redis_url, "redis://127.0.0.1:6390/2");
+    ck_assert_str_eq(cfg.redis.host, "127.0.0.1");
+    ck_assert_int_eq(cfg.redis.port, 6390);
+    ck_assert_int_eq(cfg.redis.db, 2);
     ck_assert_int_eq(cfg.redis_fail_mode, REDIS_FAIL_CLOSED);
     ck_assert_int_eq(cfg.warmup_enabled, 0);
     ck_assert_int_eq(cfg.log_level, LL_DEBUG);
@@ -126,6 +129,7 @@ START_TEST(each_bad_value_is_named_in_one_line)
     assert_rejected("TENANT_DEFAULT_QPS", "nan");
     assert_rejected("TENANT_BURST", "0");
     assert_rejected("REDIS_URL", "http://x");
+    assert_rejected("REDIS_URL", "redis://127.0.0.1:abc/0");
     assert_rejected("REDIS_FAIL_MODE", "sometimes");
     assert_rejected("WARMUP_ENABLED", "maybe");
     assert_rejected("LOG_LEVEL", "loud");
@@ -133,6 +137,120 @@ START_TEST(each_bad_value_is_named_in_one_line)
     assert_rejected("REDIS_TIMEOUT_MS", "0");
     assert_rejected("HPA_MIN_REPLICAS", "zero");
     assert_rejected("WORKER_TIMEOUT_MS", "1000");
+}
+END_TEST
+
+
+START_TEST(redis_urls_split_into_host_port_db_user_and_password)
+{
+    struct config_redis rd;
+    const char *why = NULL;
+
+    ck_assert_int_eq(config_parse_redis_url("redis://cache:6380/2", &rd,
+                                            &why), 0);
+    ck_assert_str_eq(rd.host, "cache");
+    ck_assert_int_eq(rd.port, 6380);
+    ck_assert_int_eq(rd.db, 2);
+    ck_assert_str_eq(rd.user, "");
+    ck_assert_str_eq(rd.password, "");
+
+    ck_assert_int_eq(config_parse_redis_url("redis://spark-redis", &rd,
+                                            &why), 0);
+    ck_assert_str_eq(rd.host, "spark-redis");
+    ck_assert_int_eq(rd.port, 6379);
+    ck_assert_int_eq(rd.db, 0);
+
+    ck_assert_int_eq(config_parse_redis_url("redis://h:7000/", &rd, &why), 0);
+    ck_assert_int_eq(rd.port, 7000);
+    ck_assert_int_eq(rd.db, 0);
+
+    ck_assert_int_eq(config_parse_redis_url("redis://:s3cret@10.0.0.5:7000/0",
+                                            &rd, &why), 0);
+    ck_assert_str_eq(rd.host, "10.0.0.5");
+    ck_assert_str_eq(rd.user, "");
+    ck_assert_str_eq(rd.password, "s3cret");
+
+    ck_assert_int_eq(config_parse_redis_url("redis://user:pw@h/1", &rd,
+                                            &why), 0);
+    ck_assert_str_eq(rd.user, "user");
+    ck_assert_str_eq(rd.password, "pw");
+    ck_assert_str_eq(rd.host, "h");
+    ck_assert_int_eq(rd.db, 1);
+
+    /* without a colon the userinfo is a password, as redis-cli reads it */
+    ck_assert_int_eq(config_parse_redis_url("redis://pw@h", &rd, &why), 0);
+    ck_assert_str_eq(rd.user, "");
+    ck_assert_str_eq(rd.password, "pw");
+
+    /* the last '@' ends the password, which may hold '@', ':' and '/' */
+    ck_assert_int_eq(config_parse_redis_url("redis://:p@s:s/w@h:7/3", &rd,
+                                            &why), 0);
+    ck_assert_str_eq(rd.password, "p@s:s/w");
+    ck_assert_str_eq(rd.host, "h");
+    ck_assert_int_eq(rd.port, 7);
+    ck_assert_int_eq(rd.db, 3);
+}
+END_TEST
+
+
+static void
+assert_url_refused(const char *url, const char *reason)
+{
+    struct config_redis rd;
+    const char *why = NULL;
+
+    ck_assert_msg(config_parse_redis_url(url, &rd, &why) == -1,
+                  "%s was accepted", url);
+    ck_assert_msg(why != NULL && strstr(why, reason) != NULL,
+                  "%s: \"%s\" does not say \"%s\"", url, why, reason);
+}
+
+
+START_TEST(malformed_redis_urls_are_refused_with_the_reason)
+{
+    assert_url_refused("http://h:1/0", "scheme");
+    assert_url_refused("rediss://h:1/0", "scheme");
+    assert_url_refused("redis://", "host is missing");
+    assert_url_refused("redis://:pw@", "host is missing");
+    assert_url_refused("redis://:6379/0", "host is missing");
+    assert_url_refused("redis://127.0.0.1:abc/0", "port");
+    assert_url_refused("redis://h:63a", "port");
+    assert_url_refused("redis://h:", "port");
+    assert_url_refused("redis://h:0", "port");
+    assert_url_refused("redis://h:99999", "port");
+    assert_url_refused("redis://h:1/x", "db");
+    assert_url_refused("redis://h:1/-1", "db");
+    assert_url_refused("redis://h:1/99999999999", "db");
+}
+END_TEST
+
+
+static void
+assert_masked(const char *url, const char *shown, const char *secret)
+{
+    struct config cfg;
+    char err[256] = "";
+
+    clear_env();
+    setenv("REDIS_URL", url, 1);
+    ck_assert_int_eq(config_from_env(&cfg, err, sizeof(err)), -1);
+    ck_assert_msg(strncmp(err, "REDIS_URL ", 10) == 0, "%s", err);
+    ck_assert_msg(strstr(err, shown) != NULL, "%s does not show %s", err,
+                  shown);
+    ck_assert_msg(strstr(err, secret) == NULL, "%s shows the password", err);
+    ck_assert_ptr_null(strchr(err, '\n'));
+}
+
+
+START_TEST(a_bad_redis_url_is_named_without_its_password)
+{
+    assert_masked("redis://:hunter2@127.0.0.1:abc/0",
+                  "\"redis://:***@127.0.0.1:abc/0\"", "hunter2");
+    assert_masked("redis://spark:hunter2@h:0/0", "\"redis://spark:***@h:0/0\"",
+                  "hunter2");
+    assert_masked("redis://hunter2@h/x", "\"redis://***@h/x\"", "hunter2");
+    assert_masked("rediss://:hunter2@h/0", "\"rediss://:***@h/0\"",
+                  "hunter2");
 }
 END_TEST
 
@@ -162,6 +280,9 @@ main(void)
     tcase_add_test(tc, workers_auto_means_zero);
     tcase_add_test(tc, each_bad_value_is_named_in_one_line);
     tcase_add_test(tc, admin_port_must_differ_from_port);
+    tcase_add_test(tc, redis_urls_split_into_host_port_db_user_and_password);
+    tcase_add_test(tc, malformed_redis_urls_are_refused_with_the_reason);
+    tcase_add_test(tc, a_bad_redis_url_is_named_without_its_password);
     suite_add_tcase(s, tc);
 
     return check_run(s);

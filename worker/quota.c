@@ -7,11 +7,20 @@
  * it returns.  So a hot tenant costs about one call per round trip, not
  * one per request, and a quiet one still gets its answer within one.
  *
+ * Time budget: a batch's deadline runs from its first request, whether it
+ * is still pending or already sent, so no request waits longer than
+ * REDIS_TIMEOUT_MS for its decision.
+ *
  * Lifetimes: a batch is on the pending list until it is sent, then on the
  * in-flight list and owned by hiredis until its reply callback runs
  * (hiredis calls it with a NULL reply when the connection goes away).  A
  * batch whose deadline passed first is decided by the fallback, leaves the
  * in-flight list, and is only freed by that later callback.
+ *
+ * The link: a TCP connection is not yet a working Redis (a stopped server
+ * still accepts, a wrong password refuses every call).  It is up only once
+ * AUTH, SELECT and SCRIPT LOAD are answered, and an error to any of them
+ * drops it, with the reason workers report and the master logs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,7 +42,7 @@
 #define QUOTA_CONNECT_TIMEOUT_MS 500
 #define QUOTA_BACKOFF_MIN_MS     100
 #define QUOTA_BACKOFF_MAX_MS     5000
-#define QUOTA_MAX_TIMEOUTS       3       /* in a row, then reconnect */
+#define QUOTA_MAX_FAILURES       3       /* calls in a row, then reconnect */
 #define QUOTA_HEARTBEAT_MS       5000
 #define QUOTA_REPLICA_TTL_S      15
 #define QUOTA_REPLICAS_KEY       "spark:replicas"
@@ -69,8 +78,9 @@ static const char quota_script[] =
 
 enum quota_link {
     LINK_DOWN,                /* waiting out the reconnect delay */
-    LINK_CONNECTING,
-    LINK_UP
+    LINK_CONNECTING,          /* TCP under way */
+    LINK_HANDSHAKE,           /* connected, AUTH/SELECT/SCRIPT LOAD owed */
+    LINK_UP                   /* Redis answered: calls may go */
 };
 
 struct quota_wait {
@@ -90,6 +100,7 @@ struct quota_batch {
     struct quota_wait    *head, **tail;
     struct event          deadline;
     int64_t               sent_us;
+    unsigned              sent:1;
     unsigned              decided:1;
     unsigned              retried:1;
 };
@@ -100,15 +111,15 @@ struct quota {
     struct localquota    *local;
     char                  replica_id[160];
     int                   use_redis;
-    char                  host[256];
-    char                  password[256];
-    int                   port;
-    int                   db;
+    const struct config_redis *rd;        /* REDIS_URL, checked at start */
     redisAsyncContext    *ac;
     enum quota_link       link;
+    int                   handshake_left; /* its replies still owed */
     int                   attempts;       /* reconnects since last up */
-    int                   timeouts;       /* calls past budget in a row */
+    int                   failures;       /* calls failed or late in a row */
+    int                   refused;        /* calls refused since an answer */
     int                   closing;        /* quota_free() under way */
+    char                  drop_why[96];   /* for the disconnect callback */
     struct event         *reconnect_ev;
     struct event         *connect_timeout_ev;
     struct event         *flush_ev;
@@ -122,60 +133,6 @@ struct quota {
 
 static void quota_connect(struct quota *q);
 static void quota_heartbeat_cb(evutil_socket_t fd, short what, void *arg);
-
-
-int
-quota_parse_url(const char *url, char *host, int *port, int *db,
-                char *password)
-{
-    const char *p, *at, *slash, *colon;
-    size_t len;
-
-    if (strncmp(url, "redis://", 8) != 0) {
-        return -1;
-    }
-    p = url + 8;
-    password[0] = '\0';
-    *port = 6379;
-    *db = 0;
-
-    at = strchr(p, '@');
-    if (at != NULL) {
-        colon = memchr(p, ':', (size_t) (at - p));
-        p = colon != NULL ? colon + 1 : p;
-        len = (size_t) (at - p);
-        if (len >= 256) {
-            return -1;
-        }
-        memcpy(password, p, len);
-        password[len] = '\0';
-        p = at + 1;
-    }
-
-    slash = strchr(p, '/');
-    len = slash != NULL ? (size_t) (slash - p) : strlen(p);
-    colon = memchr(p, ':', len);
-    if (colon != NULL) {
-        *port = atoi(colon + 1);
-        len = (size_t) (colon - p);
-    }
-    if (len == 0 || len >= 256 || *port <= 0 || *port > 65535) {
-        return -1;
-    }
-    memcpy(host, p, len);
-    host[len] = '\0';
-
-    if (slash != NULL && slash[1] != '\0') {
-        char *end;
-
-        *db = (int) strtol(slash + 1, &end, 10);
-        if (*end != '\0' || *db < 0) {
-            return -1;
-        }
-    }
-
-    return 0;
-}
 
 
 static void
@@ -340,21 +297,153 @@ quota_find(struct quota_batch *list, const char *org)
 }
 
 
+static void
+quota_unlink(struct quota_batch **list, struct quota_batch *b)
+{
+    for (; *list != NULL; list = &(*list)->next) {
+        if (*list == b) {
+            *list = b->next;
+            return;
+        }
+    }
+}
+
+
 /* b is decided: off the in-flight list, and its tenant's next batch may go. */
 static void
 quota_landed(struct quota *q, struct quota_batch *b)
 {
-    struct quota_batch **p;
-
-    for (p = &q->inflight; *p != NULL; p = &(*p)->next) {
-        if (*p == b) {
-            *p = b->next;
-            break;
-        }
-    }
+    quota_unlink(&q->inflight, b);
 
     if (!q->closing && quota_find(q->pending, b->org) != NULL) {
         quota_flush_soon(q);
+    }
+}
+
+
+/*
+ * Notes the first failure since Redis last answered: where and why, for
+ * the master, which logs the replica's transition from what workers
+ * report.  Each worker's own view is a debug line.
+ */
+static void
+quota_note_lost(struct quota *q, const char *why)
+{
+    char *out = q->counters.redis_why;
+    size_t size = sizeof(q->counters.redis_why);
+
+    if (q->counters.redis_lost) {
+        return;
+    }
+
+    if (snprintf(out, size, "%.64s:%d (%s)", q->rd->host, q->rd->port, why)
+        >= (int) size)
+    {
+        /* a long reason is cut, and the line still reads */
+        memcpy(out + size - 5, "...)", 5);
+    }
+    log_debug("REDIS", "%s unreachable", q->counters.redis_why);
+    q->counters.redis_lost = 1;
+}
+
+
+static void
+quota_link_lost(struct quota *q, const char *why)
+{
+    int delay = QUOTA_BACKOFF_MIN_MS << (q->attempts < 6 ? q->attempts : 6);
+    struct timeval tv;
+
+    if (q->closing) {
+        return;
+    }
+    if (delay > QUOTA_BACKOFF_MAX_MS) {
+        delay = QUOTA_BACKOFF_MAX_MS;
+    }
+    /* jitter: somewhere in [delay/2, delay], so replicas do not align */
+    delay = delay / 2 + rand() % (delay / 2 + 1);
+
+    q->link = LINK_DOWN;
+    q->counters.redis_up = 0;
+    q->attempts++;
+    evtimer_del(q->connect_timeout_ev);
+    quota_note_lost(q, why);
+
+    /* what waits for a tenant's call in flight takes the fallback now */
+    if (q->pending != NULL) {
+        quota_flush_soon(q);
+    }
+
+    tv.tv_sec = delay / 1000;
+    tv.tv_usec = (delay % 1000) * 1000;
+    evtimer_add(q->reconnect_ev, &tv);
+}
+
+
+/*
+ * Ends the connection for why.  A connected context reports through
+ * quota_disconnected_cb(), after hiredis has run the callbacks still owed
+ * with NULL replies; inside a reply callback that happens once it returns.
+ * A context still connecting has no disconnect callback, so this reports.
+ */
+static void
+quota_drop(struct quota *q, const char *why)
+{
+    redisAsyncContext *ac = q->ac;
+
+    if (ac == NULL) {
+        return;
+    }
+
+    /* nothing more is sent on it meanwhile */
+    q->link = LINK_DOWN;
+
+    if (ac->c.flags & REDIS_CONNECTED) {
+        snprintf(q->drop_why, sizeof(q->drop_why), "%s", why);
+        redisAsyncFree(ac);
+        return;
+    }
+
+    q->ac = NULL;
+    redisAsyncFree(ac);
+    quota_link_lost(q, why);
+}
+
+
+/*
+ * Redis answered a quota call with an error or a reply of the wrong shape:
+ * the batch took the fail mode, and the link counts as failing until a
+ * call is answered, so the master reports it.  Some errors only end with
+ * a new connection (READONLY after a failover), hence the drop after a few
+ * in a row.
+ */
+static void
+quota_call_refused(struct quota *q, const redisReply *reply)
+{
+    char why[96];
+
+    snprintf(why, sizeof(why), "quota call refused: %s",
+             reply->type == REDIS_REPLY_ERROR ? reply->str
+             : "unexpected reply");
+    log_debug("REDIS", "%s", why);
+    q->refused = 1;
+    quota_note_lost(q, why);
+
+    if (++q->failures >= QUOTA_MAX_FAILURES) {
+        quota_drop(q, why);
+    }
+}
+
+
+/* A quota call was answered: Redis works, whatever failed before. */
+static void
+quota_call_answered(struct quota *q)
+{
+    q->failures = 0;
+    if (q->refused) {
+        q->refused = 0;
+        q->attempts = 0;
+        q->counters.redis_lost = 0;
+        log_debug("REDIS", "quota calls are answered again");
     }
 }
 
@@ -381,22 +470,22 @@ quota_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
         if (quota_send(q, b, 1) == 0) {
             return;
         }
+        reply = NULL;           /* the context is going away */
     }
 
     quota_landed(q, b);
 
     if (!quota_reply_ok(reply)) {
         q->counters.redis_errors++;
-        log_debug("REDIS", "quota call for %s failed: %s", b->org,
-                  reply == NULL ? "connection lost"
-                  : reply->type == REDIS_REPLY_ERROR ? reply->str
-                  : "unexpected reply");
         quota_batch_fallback(b);
         quota_batch_free(b);
+        if (reply != NULL) {
+            quota_call_refused(q, reply);
+        }
         return;
     }
 
-    q->timeouts = 0;
+    quota_call_answered(q);
     q->counters.redis_answers++;
     q->counters.redis_rtt_us += (uint64_t) (lq_now_us() - b->sent_us);
     quota_batch_apply(b, reply);
@@ -409,20 +498,30 @@ quota_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct quota_batch *b = arg;
     struct quota *q = b->q;
+    char why[96];
 
     (void) fd;
     (void) what;
+
+    /* Still pending behind its tenant's call in flight, which is late as
+     * well and counts for both: no call of its own to count. */
+    if (!b->sent) {
+        quota_unlink(&q->pending, b);
+        quota_batch_fallback(b);
+        quota_batch_free(b);
+        return;
+    }
 
     /* Decide now; the batch stays with hiredis until its reply. */
     q->counters.redis_errors++;
     quota_landed(q, b);
     quota_batch_fallback(b);
 
-    if (++q->timeouts >= QUOTA_MAX_TIMEOUTS && q->ac != NULL) {
-        log_debug("REDIS",
-                  "%d calls in a row past the %d ms budget; reconnecting",
-                  q->timeouts, q->cfg->redis_timeout_ms);
-        redisAsyncFree(q->ac);
+    if (++q->failures >= QUOTA_MAX_FAILURES) {
+        snprintf(why, sizeof(why), "%d calls in a row past the %d ms budget",
+                 q->failures, q->cfg->redis_timeout_ms);
+        log_debug("REDIS", "%s; reconnecting", why);
+        quota_drop(q, why);
     }
 }
 
@@ -460,9 +559,9 @@ quota_send(struct quota *q, struct quota_batch *b, int eval)
     }
 
     q->counters.redis_calls++;
-    if (!b->retried) {
+    if (!b->sent) {
+        b->sent = 1;
         b->sent_us = lq_now_us();
-        event_add(&b->deadline, &q->budget);
     }
     return 0;
 }
@@ -505,6 +604,7 @@ quota_flush_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 
+/* The tenant's pending batch, or a new one whose deadline starts now. */
 static struct quota_batch *
 quota_batch_for(struct quota *q, const struct tenant *tn)
 {
@@ -525,6 +625,7 @@ quota_batch_for(struct quota *q, const struct tenant *tn)
     b->burst = tn->burst;
     b->tail = &b->head;
     evtimer_assign(&b->deadline, q->base, quota_deadline_cb, b);
+    evtimer_add(&b->deadline, &q->budget);
 
     quota_flush_soon(q);
     b->next = q->pending;
@@ -568,37 +669,52 @@ quota_take(struct quota *q, const struct tenant *tn, struct http_request *req,
 }
 
 
+/*
+ * Redis answered the whole handshake.  The first real reply is what clears
+ * redis_lost, not the TCP connect; refused quota calls keep it set until
+ * one is answered, so a link that connects but cannot decide never
+ * reports itself back.
+ */
 static void
-quota_link_lost(struct quota *q, const char *why)
+quota_link_up(struct quota *q)
 {
-    int delay = QUOTA_BACKOFF_MIN_MS << (q->attempts < 6 ? q->attempts : 6);
-    struct timeval tv;
+    evtimer_del(q->connect_timeout_ev);
+    q->link = LINK_UP;
+    q->counters.redis_up = 1;
+    q->failures = 0;
+    if (!q->refused) {
+        q->counters.redis_lost = 0;
+        q->attempts = 0;
+    }
 
-    if (q->closing) {
+    log_debug("REDIS", "%s:%d answers", q->rd->host, q->rd->port);
+    quota_heartbeat_cb(-1, 0, q);
+}
+
+
+/* privdata names the command, for the reason an error reply gives. */
+static void
+quota_handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct quota *q = ac->data;
+    const char *command = privdata;
+    redisReply *reply = r;
+    char why[96];
+
+    /* NULL: the context is going; its disconnect callback says why */
+    if (reply == NULL || ac != q->ac || q->link != LINK_HANDSHAKE) {
         return;
     }
-    if (delay > QUOTA_BACKOFF_MAX_MS) {
-        delay = QUOTA_BACKOFF_MAX_MS;
-    }
-    /* jitter: somewhere in [delay/2, delay], so replicas do not align */
-    delay = delay / 2 + rand() % (delay / 2 + 1);
 
-    q->link = LINK_DOWN;
-    q->counters.redis_up = 0;
-    q->attempts++;
-
-    /* The master logs the replica's transition from what workers report;
-     * each worker's own view is a debug line. */
-    if (!q->counters.redis_lost) {
-        snprintf(q->counters.redis_why, sizeof(q->counters.redis_why),
-                 "%.64s:%d (%.48s)", q->host, q->port, why);
-        log_debug("REDIS", "%s unreachable", q->counters.redis_why);
-        q->counters.redis_lost = 1;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(why, sizeof(why), "%s refused: %s", command, reply->str);
+        quota_drop(q, why);
+        return;
     }
 
-    tv.tv_sec = delay / 1000;
-    tv.tv_usec = (delay % 1000) * 1000;
-    evtimer_add(q->reconnect_ev, &tv);
+    if (--q->handshake_left == 0) {
+        quota_link_up(q);
+    }
 }
 
 
@@ -607,8 +723,6 @@ quota_connected_cb(const redisAsyncContext *ac, int status)
 {
     struct quota *q = ac->data;
 
-    evtimer_del(q->connect_timeout_ev);
-
     if (status != REDIS_OK) {
         /* hiredis frees the context after this callback */
         q->ac = NULL;
@@ -616,13 +730,9 @@ quota_connected_cb(const redisAsyncContext *ac, int status)
         return;
     }
 
-    q->link = LINK_UP;
-    q->counters.redis_up = 1;
-    q->counters.redis_lost = 0;
-    q->attempts = 0;
-    q->timeouts = 0;
-    log_debug("REDIS", "connected to %s:%d", q->host, q->port);
-    quota_heartbeat_cb(-1, 0, q);
+    /* the connect timeout keeps running: it covers the handshake too */
+    q->link = LINK_HANDSHAKE;
+    log_debug("REDIS", "connected to %s:%d", q->rd->host, q->rd->port);
 }
 
 
@@ -630,25 +740,16 @@ static void
 quota_disconnected_cb(const redisAsyncContext *ac, int status)
 {
     struct quota *q = ac->data;
+    char why[sizeof(q->drop_why)];
 
     (void) status;
 
+    snprintf(why, sizeof(why), "%s",
+             q->drop_why[0] != '\0' ? q->drop_why
+             : ac->err != 0 ? ac->errstr : "connection closed");
+    q->drop_why[0] = '\0';
     q->ac = NULL;
-    quota_link_lost(q, ac->err != 0 ? ac->errstr : "connection closed");
-}
-
-
-static void
-quota_script_loaded_cb(redisAsyncContext *ac, void *r, void *privdata)
-{
-    redisReply *reply = r;
-
-    (void) ac;
-    (void) privdata;
-
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        log_error("REDIS", "SCRIPT LOAD refused: %s", reply->str);
-    }
+    quota_link_lost(q, why);
 }
 
 
@@ -656,15 +757,17 @@ static void
 quota_connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct quota *q = arg;
+    char why[96];
 
     (void) fd;
     (void) what;
 
-    if (q->link == LINK_CONNECTING && q->ac != NULL) {
-        /* not connected yet: no disconnect callback will run */
-        redisAsyncFree(q->ac);
-        q->ac = NULL;
-        quota_link_lost(q, "connect timed out");
+    if (q->link == LINK_CONNECTING) {
+        quota_drop(q, "connect timed out");
+    } else if (q->link == LINK_HANDSHAKE) {
+        snprintf(why, sizeof(why), "connected, but no reply in %d ms",
+                 QUOTA_CONNECT_TIMEOUT_MS);
+        quota_drop(q, why);
     }
 }
 
@@ -678,13 +781,43 @@ quota_reconnect_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 
+/* Queues the handshake, sent first once connected; counts its replies. */
+static void
+quota_handshake(struct quota *q, redisAsyncContext *ac)
+{
+    const struct config_redis *rd = q->rd;
+
+    q->handshake_left = 0;
+
+    if (rd->user[0] != '\0') {
+        redisAsyncCommand(ac, quota_handshake_cb, "AUTH", "AUTH %s %s",
+                          rd->user, rd->password);
+        q->handshake_left++;
+    } else if (rd->password[0] != '\0') {
+        redisAsyncCommand(ac, quota_handshake_cb, "AUTH", "AUTH %s",
+                          rd->password);
+        q->handshake_left++;
+    }
+
+    if (rd->db != 0) {
+        redisAsyncCommand(ac, quota_handshake_cb, "SELECT", "SELECT %d",
+                          rd->db);
+        q->handshake_left++;
+    }
+
+    redisAsyncCommand(ac, quota_handshake_cb, "SCRIPT LOAD", "SCRIPT LOAD %s",
+                      quota_script);
+    q->handshake_left++;
+}
+
+
 static void
 quota_connect(struct quota *q)
 {
     struct timeval tv = { 0, QUOTA_CONNECT_TIMEOUT_MS * 1000 };
     redisAsyncContext *ac;
 
-    ac = redisAsyncConnect(q->host, q->port);
+    ac = redisAsyncConnect(q->rd->host, q->rd->port);
     if (ac == NULL || ac->err != 0) {
         char why[128];
 
@@ -699,20 +832,12 @@ quota_connect(struct quota *q)
 
     q->ac = ac;
     q->link = LINK_CONNECTING;
+    q->drop_why[0] = '\0';
     ac->data = q;
     redisLibeventAttach(ac, q->base);
     redisAsyncSetConnectCallback(ac, quota_connected_cb);
     redisAsyncSetDisconnectCallback(ac, quota_disconnected_cb);
-
-    /* Queued now, sent first once connected. */
-    if (q->password[0] != '\0') {
-        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", q->password);
-    }
-    if (q->db != 0) {
-        redisAsyncCommand(ac, NULL, NULL, "SELECT %d", q->db);
-    }
-    redisAsyncCommand(ac, quota_script_loaded_cb, NULL, "SCRIPT LOAD %s",
-                      quota_script);
+    quota_handshake(q, ac);
 
     evtimer_add(q->connect_timeout_ev, &tv);
 }
@@ -782,11 +907,8 @@ quota_start_redis(struct quota *q)
 {
     struct timeval beat = { QUOTA_HEARTBEAT_MS / 1000, 0 };
 
-    if (quota_parse_url(q->cfg->redis_url, q->host, &q->port, &q->db,
-                        q->password) != 0
-        || quota_script_sha(q->sha) != 0)
-    {
-        log_error("REDIS", "cannot use REDIS_URL");
+    if (quota_script_sha(q->sha) != 0) {
+        log_error("REDIS", "EVP_Digest() of the quota script failed");
         return -1;
     }
 
@@ -823,6 +945,7 @@ quota_new(struct event_base *base, const struct config *cfg,
     q->cfg = cfg;
     q->local = local;
     q->use_redis = cfg->redis_url[0] != '\0';
+    q->rd = &cfg->redis;
     snprintf(q->replica_id, sizeof(q->replica_id), "%s", replica_id);
     srand((unsigned) (time(NULL) ^ getpid()));
 

@@ -4,9 +4,10 @@
  *
  * Decisions a worker makes for one tenant within one loop turn travel as
  * one call that asks for n tokens (one Lua script, one round trip, Redis
- * server time), pipelined over the worker's single connection.  Each call
- * has a time budget; past it, or while Redis is unreachable, decisions
- * follow REDIS_FAIL_MODE:
+ * server time), pipelined over the worker's single connection.  Each
+ * request waits at most REDIS_TIMEOUT_MS from when it joined its call;
+ * past that, while Redis is unreachable or refuses the calls (a wrong
+ * password, say), decisions follow REDIS_FAIL_MODE:
  *   local   the replica's share of the quota, from shared memory
  *   open    admitted, without rate-limit headers
  *   closed  refused with 503 (never 429)
@@ -47,10 +48,12 @@ struct quota_counters {
     uint64_t  redis_errors;               /* failed or timed-out calls */
     uint64_t  redis_rtt_us;               /* summed over answered calls */
     uint64_t  redis_answers;
-    uint32_t  redis_up;
-    uint32_t  redis_lost;                 /* since a failure, until back */
+    uint32_t  redis_up;                   /* connected and answering */
+    uint32_t  redis_lost;                 /* from a failure until Redis
+                                             answers again (a reply, not
+                                             a connect) */
     uint32_t  replicas_seen;
-    char      redis_why[128];             /* what failed last */
+    char      redis_why[128];             /* the first failure since */
 };
 
 /* Called once per request with the decision; org is valid during the call. */
@@ -69,12 +72,5 @@ void quota_take(struct quota *q, const struct tenant *tn,
                 struct http_request *req, quota_fn fn, void *arg);
 
 void quota_counters(const struct quota *q, struct quota_counters *out);
-
-/*
- * Splits redis://[:password@]host[:port][/db].  Returns 0, or -1 when it
- * does not parse.  host must hold 256 bytes, password 256.
- */
-int quota_parse_url(const char *url, char *host, int *port, int *db,
-                    char *password);
 
 #endif
