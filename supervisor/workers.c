@@ -212,10 +212,23 @@ sup_slot_chan_read(struct bufferevent *bev, void *arg)
 }
 
 
+/*
+ * Takes in what the worker wrote and closes the channel.  When SIGCHLD is
+ * acted on first (signals run at the higher priority), the last report of
+ * a worker that drained on purpose may still sit in the socket, unread by
+ * the bufferevent: read it dry (the socket is non-blocking) so that its
+ * final counts are kept.
+ */
 static void
 sup_slot_chan_close(struct sup_slot *s)
 {
     if (s->chan != NULL) {
+        struct evbuffer *in = bufferevent_get_input(s->chan);
+        evutil_socket_t fd = bufferevent_getfd(s->chan);
+
+        while (fd >= 0 && evbuffer_read(in, fd, -1) > 0) {
+            continue;
+        }
         sup_slot_chan_read(s->chan, s);
         bufferevent_free(s->chan);
         s->chan = NULL;

@@ -1039,6 +1039,28 @@ def test_metrics_count_every_request_and_pass_promtool(svc):
     assert problems <= PROMTOOL_ACCEPTED, problems
 
 
+def test_a_worker_removed_by_sigttou_keeps_its_counts(svc):
+    sent = 0
+    for _ in range(3):
+        load = Load(svc, clients=4)
+        load.start()
+        time.sleep(0.4)
+        codes, errors = load.finish()
+        # at once, before the next report: the last counts travel with
+        # the worker's exit
+        svc.signal(signal.SIGTTOU)
+        assert wait_for(lambda: svc.status()["workers_alive"] == 1, 3)
+        assert not errors and set(codes) == {200}, (codes, errors[:3])
+        sent += codes[200]
+        time.sleep(1.2)      # one report interval
+        v = scrape(svc)[1]
+        assert v['spark_tenant_requests_total{org="orgA"}'] == sent, \
+            (v['spark_tenant_requests_total{org="orgA"}'], sent)
+        assert v["spark_http_requests_total"] == sent
+        svc.signal(signal.SIGTTIN)
+        assert wait_for(lambda: svc.status()["workers_alive"] == 2, 3)
+
+
 def test_counters_never_go_back_when_a_worker_is_killed_under_load(svc):
     load = Load(svc, clients=4)
     load.start()

@@ -143,7 +143,10 @@ worker_report_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * The last report must reach the master before exit, or its counts would
- * be lost; the loop has stopped, so write it out blocking.
+ * be lost; the loop has stopped, so write it out blocking.  A socket
+ * bufferevent freezes the start of its output buffer so that only its own
+ * write callback drains it (evbuffer_write() fails until unfrozen): with
+ * the loop stopped, that is ours to do now.
  */
 static void
 worker_flush_chan(struct worker *w)
@@ -158,6 +161,7 @@ worker_flush_chan(struct worker *w)
     out = bufferevent_get_output(w->chan);
     fd = bufferevent_getfd(w->chan);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    evbuffer_unfreeze(out, 1);
 
     while (evbuffer_get_length(out) > 0) {
         if (evbuffer_write(out, fd) <= 0) {
