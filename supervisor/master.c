@@ -464,6 +464,7 @@ master_main(void)
     m.listen_fd = -1;
     m.pid = getpid();
     clock_gettime(CLOCK_MONOTONIC, &m.started);
+    clock_gettime(CLOCK_REALTIME, &m.started_wall);
 
     if (config_from_env(&m.cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "spark-executor: %s\n", err);

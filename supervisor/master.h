@@ -32,6 +32,7 @@ struct master {
     int                   listen_fd;     /* -1 once draining */
     pid_t                 pid;
     struct timespec       started;
+    struct timespec       started_wall;   /* the same, CLOCK_REALTIME */
 
     struct tenants       *tenants;       /* in force; copied by fork */
     char                 *tenants_raw;   /* the bytes they came from */

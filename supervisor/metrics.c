@@ -272,7 +272,6 @@ met_process(struct evbuffer *out, struct master *m)
 {
     struct met_process p = { 0, 0, 0 };
     struct rusage gone;
-    struct timespec now;
 
     met_proc(getpid(), &p);
     for (int i = 0; i < SUP_SLOTS_MAX; i++) {
@@ -290,7 +289,6 @@ met_process(struct evbuffer *out, struct master *m)
     }
     m->cpu_seconds = p.cpu_seconds;
 
-    clock_gettime(CLOCK_REALTIME, &now);
     met_value(out, "process_resident_memory_bytes", "gauge",
               "Resident memory of the master and its workers.", p.rss_bytes);
     met_value(out, "process_open_fds", "gauge",
@@ -300,7 +298,8 @@ met_process(struct evbuffer *out, struct master *m)
               "present.", p.cpu_seconds);
     met_value(out, "process_start_time_seconds", "gauge",
               "Unix time the master started.",
-              (double) now.tv_sec - master_since(&m->started));
+              (double) m->started_wall.tv_sec
+              + m->started_wall.tv_nsec / 1e9);
 }
 
 

@@ -1032,6 +1032,11 @@ def test_metrics_count_every_request_and_pass_promtool(svc):
     assert v['spark_perf_http_duration_ms_bucket{le="+Inf"}'] == 13
     assert v["spark_workers"] == 2 and v["spark_config_generation"] == 1
     assert v["process_resident_memory_bytes"] > 1e6
+    # a fixed instant, or every scrape would look like a restart
+    started = v["process_start_time_seconds"]
+    assert time.time() - 60 < started < time.time(), started
+    time.sleep(0.3)
+    assert scrape(svc)[1]["process_start_time_seconds"] == started
 
     lint = subprocess.run(["promtool", "check", "metrics"], input=text,
                           capture_output=True, text=True)
