@@ -456,9 +456,10 @@ sup_log_exit(const struct sup_slot *s, int status, int planned)
 {
     double up = master_since(&s->started);
 
+    /* the kill itself was the event, logged once by the watchdog */
     if (s->watchdog_kill) {
-        log_warn("WORKER", "slot %d pid %d killed by the watchdog after %.1f s",
-                 s->index, (int) s->pid, up);
+        log_debug("WORKER", "slot %d pid %d reaped after %.1f s",
+                  s->index, (int) s->pid, up);
         return;
     }
 
