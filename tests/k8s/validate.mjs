@@ -289,7 +289,7 @@ const negatives = [
   ['secret-volumes: Secret not deployed', () => ruleProblems('secret-volumes', broken((o) => { exec(o).spec.template.spec.volumes.find((v) => v.secret).secret.secretName = 'missing'; }), {})],
   ['executor-contract: grace 20 s < preStop + delay + timeout', () => ruleProblems('executor-contract', broken((o) => { exec(o).spec.template.spec.terminationGracePeriodSeconds = 20; }))],
   ['executor-contract: preStop exec sleep (no shell in the image)', () => ruleProblems('executor-contract', broken((o) => { execC(o).lifecycle.preStop = { exec: { command: ['sh', '-c', 'sleep 5'] } }; }))],
-  ['executor-contract: startupProbe on /healthz', () => ruleProblems('executor-contract', broken((o) => { execC(o).startupProbe.httpGet.path = '/healthz'; }))],
+  ['executor-contract: startupProbe on /readyz', () => ruleProblems('executor-contract', broken((o) => { execC(o).startupProbe.httpGet.path = '/readyz'; }))],
   ['executor-contract: livenessProbe on the tenant port', () => ruleProblems('executor-contract', broken((o) => { execC(o).livenessProbe.httpGet.port = 4001; }))],
   ['executor-contract: REDIS_URL on localhost', () => ruleProblems('executor-contract', broken((o) => { execC(o).env.find((e) => e.name === 'REDIS_URL').value = 'redis://localhost:6379/0'; }))],
   ['executor-contract: no spread over nodes', () => ruleProblems('executor-contract', broken((o) => { delete exec(o).spec.template.spec.topologySpreadConstraints; }))],

@@ -275,7 +275,8 @@ export const RULES = [
       if (!c) return ['Deployment spark-executor has no container executor'];
       const ports = (c.ports ?? []).map((x) => x.containerPort);
       for (const port of [4001, 9464]) if (!ports.includes(port)) p.push(`container executor does not declare port ${port}`);
-      const probes = { startupProbe: '/readyz', readinessProbe: '/readyz', livenessProbe: '/healthz' };
+      // Startup is liveness's gate, not readiness's: a failing warmup must never restart the pod.
+      const probes = { startupProbe: '/healthz', readinessProbe: '/readyz', livenessProbe: '/healthz' };
       for (const [probe, want] of Object.entries(probes)) {
         const g = c[probe]?.httpGet;
         if (!g) { p.push(`${probe} is not an httpGet probe`); continue; }
