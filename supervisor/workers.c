@@ -217,7 +217,8 @@ sup_slot_chan_read(struct bufferevent *bev, void *arg)
  * acted on first (signals run at the higher priority), the last report of
  * a worker that drained on purpose may still sit in the socket, unread by
  * the bufferevent: read it dry (the socket is non-blocking) so that its
- * final counts are kept.
+ * final counts are kept.  A socket bufferevent freezes the end of its
+ * input buffer so that only it adds to it; it is about to be freed.
  */
 static void
 sup_slot_chan_close(struct sup_slot *s)
@@ -226,6 +227,7 @@ sup_slot_chan_close(struct sup_slot *s)
         struct evbuffer *in = bufferevent_get_input(s->chan);
         evutil_socket_t fd = bufferevent_getfd(s->chan);
 
+        evbuffer_unfreeze(in, 0);
         while (fd >= 0 && evbuffer_read(in, fd, -1) > 0) {
             continue;
         }
