@@ -407,6 +407,73 @@ config_numbers(struct config *cfg, char *err, size_t errlen)
 
 
 int
+config_symbol_valid(const char *s, size_t len)
+{
+    if (len < 2 || len > CONFIG_SYMBOL_MAX) {
+        return 0;
+    }
+
+    for (size_t i = 0; i < len; i++) {
+        if ((s[i] < 'A' || s[i] > 'Z') && (s[i] < '0' || s[i] > '9')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/* A comma-separated list of symbols, as warmup asks the exchange for. */
+static int
+config_symbols(const struct config *cfg, char *err, size_t errlen)
+{
+    const char *s = cfg->warmup_symbols;
+    size_t len = strcspn(s, ",");
+
+    while (config_symbol_valid(s, len)) {
+        if (s[len] == '\0') {
+            return 0;
+        }
+        s += len + 1;
+        len = strcspn(s, ",");
+    }
+
+    snprintf(err, errlen,
+             "WARMUP_PRELOAD_SYMBOLS must be like BTCUSDT,ETHUSDT, got \"%s\"",
+             cfg->warmup_symbols);
+    return -1;
+}
+
+
+int
+config_workers_max(const struct config *cfg)
+{
+    int max = CONFIG_MAX_WORKERS;
+
+    max = cfg->http_concurrency < max ? cfg->http_concurrency : max;
+    return cfg->outbound_max < max ? cfg->outbound_max : max;
+}
+
+
+/* An explicit WORKERS must leave every worker a part of each limit. */
+static int
+config_workers_fit(const struct config *cfg, char *err, size_t errlen)
+{
+    const char *name = cfg->outbound_max < cfg->http_concurrency
+                       ? "OUTBOUND_MAX_CONCURRENCY"
+                       : "HTTP_SERVER_CONCURRENCY";
+
+    if (cfg->workers <= config_workers_max(cfg)) {
+        return 0;
+    }
+
+    snprintf(err, errlen,
+             "WORKERS (%d) must not exceed %s (%d), a share each",
+             cfg->workers, name, config_workers_max(cfg));
+    return -1;
+}
+
+
+int
 config_from_env(struct config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -444,5 +511,6 @@ config_from_env(struct config *cfg, char *err, size_t errlen)
         return -1;
     }
 
-    return 0;
+    return config_workers_fit(cfg, err, errlen) != 0
+           || config_symbols(cfg, err, errlen) != 0 ? -1 : 0;
 }

@@ -10,6 +10,7 @@
 #include "log.h"
 
 #define CONFIG_STR_MAX 512
+#define CONFIG_SYMBOL_MAX 20        /* characters of an exchange symbol */
 
 /* REDIS_URL in parts, as config_parse_redis_url() splits it. */
 struct config_redis {
@@ -73,5 +74,14 @@ int config_from_env(struct config *cfg, char *err, size_t errlen);
  */
 int config_parse_redis_url(const char *url, struct config_redis *out,
                            const char **why);
+
+/* 1 if s[0..len) is an exchange symbol: 2 to 20 of A-Z and 0-9. */
+int config_symbol_valid(const char *s, size_t len);
+
+/*
+ * The most workers cfg allows: each needs a share of at least 1 of
+ * HTTP_SERVER_CONCURRENCY and of OUTBOUND_MAX_CONCURRENCY.
+ */
+int config_workers_max(const struct config *cfg);
 
 #endif

@@ -381,6 +381,10 @@ static int
 master_start(struct master *m)
 {
     int workers = m->cfg.workers > 0 ? m->cfg.workers : cpus_available();
+    int most = config_workers_max(&m->cfg);
+
+    /* auto: never more workers than the per-replica limits can share */
+    workers = workers < most ? workers : most;
 
     m->listen_fd = master_listen(m->cfg.port);
     if (m->listen_fd < 0) {

@@ -601,8 +601,9 @@ sup_workers_reap(struct sup_workers *ws)
 void
 sup_workers_grow(struct sup_workers *ws)
 {
-    if (ws->target >= SUP_SLOTS_MAX) {
-        log_warn("WORKER", "SIGTTIN ignored: already %d workers",
+    if (ws->target >= config_workers_max(&ws->m->cfg)) {
+        log_warn("WORKER",
+                 "SIGTTIN ignored: %d workers, a share each of the limits",
                  ws->target);
         return;
     }

@@ -641,13 +641,29 @@ def test_healthcheck_command_reports_the_local_health(svc):
 # Tests that need no running service.
 
 def test_a_bad_env_value_stops_start_up_with_one_line():
-    svc = Service(env={"PORT": "not-a-port"}, start=False)
-    result = subprocess.run([BINARY], env=svc.env, capture_output=True,
-                            timeout=10 * SLOW)
-    assert result.returncode == 78, result
-    lines = result.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and "PORT" in lines[0], lines
-    assert result.stdout == b""
+    bad = [({"PORT": "not-a-port"}, "PORT"),
+           ({"WARMUP_PRELOAD_SYMBOLS": "BTCUSDT, ETHUSDT"},
+            "WARMUP_PRELOAD_SYMBOLS"),
+           ({"WORKERS": "3", "OUTBOUND_MAX_CONCURRENCY": "2"}, "WORKERS")]
+    for env, name in bad:
+        svc = Service(env=env, start=False)
+        result = subprocess.run([BINARY], env=svc.env, capture_output=True,
+                                timeout=10 * SLOW)
+        assert result.returncode == 78, result
+        lines = result.stderr.decode().strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(
+            "spark-executor: " + name), lines
+        assert result.stdout == b""
+
+
+def test_sigttin_stops_where_the_limits_cannot_be_shared():
+    svc = Service(env={"OUTBOUND_MAX_CONCURRENCY": "3"})
+    svc.signal(signal.SIGTTIN)
+    assert wait_for(lambda: svc.status()["workers_alive"] == 3, 2)
+    svc.signal(signal.SIGTTIN)
+    time.sleep(0.3)
+    assert svc.status()["workers_alive"] == 3
+    assert "SIGTTIN ignored" in svc.log()
 
 
 def test_a_bad_tenants_file_stops_start_up():

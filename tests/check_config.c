@@ -269,6 +269,52 @@ START_TEST(admin_port_must_differ_from_port)
 END_TEST
 
 
+START_TEST(workers_must_leave_each_a_share_of_the_limits)
+{
+    struct config cfg;
+    char err[256] = "";
+
+    clear_env();
+    setenv("WORKERS", "4", 1);
+    setenv("OUTBOUND_MAX_CONCURRENCY", "3", 1);
+    ck_assert_int_eq(config_from_env(&cfg, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "WORKERS (4) must not exceed "
+                     "OUTBOUND_MAX_CONCURRENCY (3), a share each");
+
+    setenv("OUTBOUND_MAX_CONCURRENCY", "4", 1);
+    ck_assert_int_eq(config_from_env(&cfg, err, sizeof(err)), 0);
+    ck_assert_int_eq(config_workers_max(&cfg), 4);
+
+    setenv("HTTP_SERVER_CONCURRENCY", "2", 1);
+    ck_assert_int_eq(config_from_env(&cfg, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "HTTP_SERVER_CONCURRENCY (2)"));
+}
+END_TEST
+
+
+START_TEST(warmup_symbols_are_checked_one_by_one)
+{
+    static const char *const bad[] = {
+        "BTCUSDT,", ",BTCUSDT", "BTCUSDT, ETHUSDT", "btcusdt", "B",
+        "BTCUSDT,,ETHUSDT", "BTC-USDT", "ABCDEFGHIJKLMNOPQRSTU"
+    };
+    struct config cfg;
+    char err[256] = "";
+
+    clear_env();
+    setenv("WARMUP_PRELOAD_SYMBOLS", "BTCUSDT,1INCHUSDT", 1);
+    ck_assert_int_eq(config_from_env(&cfg, err, sizeof(err)), 0);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv("WARMUP_PRELOAD_SYMBOLS", bad[i], 1);
+        ck_assert_msg(config_from_env(&cfg, err, sizeof(err)) == -1,
+                      "accepted \"%s\"", bad[i]);
+        ck_assert_ptr_nonnull(strstr(err, "WARMUP_PRELOAD_SYMBOLS must be"));
+    }
+}
+END_TEST
+
+
 int
 main(void)
 {
@@ -283,6 +329,8 @@ main(void)
     tcase_add_test(tc, redis_urls_split_into_host_port_db_user_and_password);
     tcase_add_test(tc, malformed_redis_urls_are_refused_with_the_reason);
     tcase_add_test(tc, a_bad_redis_url_is_named_without_its_password);
+    tcase_add_test(tc, workers_must_leave_each_a_share_of_the_limits);
+    tcase_add_test(tc, warmup_symbols_are_checked_one_by_one);
     suite_add_tcase(s, tc);
 
     return check_run(s);

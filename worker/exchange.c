@@ -24,8 +24,6 @@
 #include "exchange.h"
 #include "../shared/log.h"
 
-#define EXCH_SYMBOL_MAX   20
-#define EXCH_SYMBOLS_MAX  64
 #define EXCH_RETRY_MIN_MS 250
 #define EXCH_RETRY_MAX_MS 10000
 
@@ -74,28 +72,12 @@ exch_sign(EVP_MAC_CTX *key, const char *query, char out[65])
 }
 
 
-static int
-exch_symbol_valid(const char *s, size_t len)
-{
-    if (len < 2 || len > EXCH_SYMBOL_MAX) {
-        return 0;
-    }
-
-    for (size_t i = 0; i < len; i++) {
-        if (!isupper((unsigned char) s[i]) && !isdigit((unsigned char) s[i])) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-
 /*
  * The symbol= parameter of a query: 1 with it in out, 0 when absent, -1
  * when malformed.
  */
 static int
-exch_query_symbol(const char *query, char out[EXCH_SYMBOL_MAX + 1])
+exch_query_symbol(const char *query, char out[CONFIG_SYMBOL_MAX + 1])
 {
     const char *p = query;
 
@@ -104,7 +86,7 @@ exch_query_symbol(const char *query, char out[EXCH_SYMBOL_MAX + 1])
         size_t len = end != NULL ? (size_t) (end - p) : strlen(p);
 
         if (len >= 7 && strncmp(p, "symbol=", 7) == 0) {
-            if (!exch_symbol_valid(p + 7, len - 7)) {
+            if (!config_symbol_valid(p + 7, len - 7)) {
                 return -1;
             }
             memcpy(out, p + 7, len - 7);
@@ -243,7 +225,7 @@ void
 exch_open_orders(struct exch *x, struct http_request *req,
                  const struct tenant *tn, const char *headers)
 {
-    char symbol[EXCH_SYMBOL_MAX + 1], query[160], path[320], sig[65];
+    char symbol[CONFIG_SYMBOL_MAX + 1], query[160], path[320], sig[65];
     struct exch_call *c;
     struct timespec now;
     int has;
@@ -286,7 +268,7 @@ exch_open_orders(struct exch *x, struct http_request *req,
 void
 exch_exchange_info(struct exch *x, struct http_request *req)
 {
-    char symbol[EXCH_SYMBOL_MAX + 1];
+    char symbol[CONFIG_SYMBOL_MAX + 1];
     json_t *one;
     int has;
 
