@@ -203,6 +203,21 @@ tenants_mac_new(const char *secret)
 }
 
 
+/* 1 if s is 1..max visible ASCII characters: no space, CR or LF. */
+static int
+tenants_header_safe(const char *s, size_t max)
+{
+    size_t n = 0;
+
+    for (; s[n] != '\0'; n++) {
+        if (n == max || s[n] < '!' || s[n] > '~') {
+            return 0;
+        }
+    }
+    return n > 0;
+}
+
+
 static void
 tenants_parse_exchange(const char *org, json_t *obj, struct tenant *t,
                        struct tenants_problems *p)
@@ -234,6 +249,13 @@ tenants_parse_exchange(const char *org, json_t *obj, struct tenant *t,
     {
         tenants_problem(p, "%s: exchange needs non-empty apiKey and "
                         "apiSecret strings", org);
+        return;
+    }
+
+    /* It goes into a request header as it is. */
+    if (!tenants_header_safe(json_string_value(key), TENANT_EXCHANGE_KEY_MAX)) {
+        tenants_problem(p, "%s: exchange: apiKey must be at most %d visible "
+                        "ASCII characters", org, TENANT_EXCHANGE_KEY_MAX);
         return;
     }
 

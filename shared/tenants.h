@@ -17,6 +17,7 @@
 #define TENANT_DIGEST_LEN    32
 #define TENANT_ORG_MAX       64
 #define TENANTS_PROBLEMS_MAX 32
+#define TENANT_EXCHANGE_KEY_MAX 128   /* exchange API key, visible ASCII */
 
 struct org_tally;
 

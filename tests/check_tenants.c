@@ -69,7 +69,9 @@ START_TEST(every_problem_is_reported_at_once)
               "\"orgC\":{\"apiKeySha256\":\"xyz\"},"
               "\"orgD\":{\"apiKey\":\"" KEY_A "\",\"exchange\":"
               "{\"apiKey\":\"k\"}},"
-              "\"orgE\":5}", &p);
+              "\"orgE\":5,"
+              "\"orgF\":{\"apiKey\":\"" KEY_A "\",\"exchange\":"
+              "{\"apiKey\":\"k\\r\\nX-Evil: 1\",\"apiSecret\":\"s\"}}}", &p);
     ck_assert_ptr_null(t);
     ck_assert(has_problem(&p, "orgA: apiKey must be"));
     ck_assert(has_problem(&p, "orgA: qps must be"));
@@ -80,7 +82,8 @@ START_TEST(every_problem_is_reported_at_once)
     ck_assert(has_problem(&p, "orgC: apiKeySha256 must be"));
     ck_assert(has_problem(&p, "orgD: exchange needs"));
     ck_assert(has_problem(&p, "orgE: must be an object"));
-    ck_assert_int_eq(p.count, 9);
+    ck_assert(has_problem(&p, "orgF: exchange: apiKey must be"));
+    ck_assert_int_eq(p.count, 10);
 }
 END_TEST
 

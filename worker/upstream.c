@@ -18,6 +18,7 @@
 #include <event2/event_struct.h>
 
 #include "upstream.h"
+#include "../shared/tenants.h"
 #include "../shared/log.h"
 
 #define UP_QUEUE_PER_SLOT 8          /* queue length = cap * this */
@@ -570,7 +571,7 @@ up_job_new(struct upstream *u, const char *path_and_query,
 {
     struct up_job *j = calloc(1, sizeof(*j));
     size_t len = strlen(u->cfg->exchange_base_url) + strlen(path_and_query);
-    char key_header[256];
+    char key_header[sizeof("X-MBX-APIKEY: ") + TENANT_EXCHANGE_KEY_MAX];
 
     if (j == NULL) {
         return NULL;
