@@ -700,6 +700,23 @@ def quota_service(redis, qps, burst, env=None, **kw):
     return Service(env=settings, tenants=tenants, **kw)
 
 
+def test_each_worker_loads_the_quota_script_before_it_is_ready():
+    redis = Redis()
+    svc = quota_service(redis, qps=4, burst=3, start=False)
+    svc.start(wait_ready=False)
+    assert wait_for(lambda: svc.admin("/readyz")[0] == 200, 10), svc.log()
+    steps = [line for line in svc.log().splitlines() if " WARMUP " in line]
+    loaded = [line for line in steps
+              if "quota script loaded into Redis in" in line]
+    cached = [line for line in steps if "exchange info for" in line]
+    assert len(loaded) == 2 and len(cached) == 2, steps
+    # a worker warms once both steps are done, and /readyz follows it
+    ready = [line for line in steps if "ready" in line and "master" in line]
+    assert ready and max(steps.index(line) for line in loaded[:1] +
+                         cached[:1]) < steps.index(ready[0]), steps
+    assert redis.calls("script|load") == 2
+
+
 def test_quota_admits_burst_then_one_per_interval_with_honest_retry_after():
     redis = Redis()
     svc = quota_service(redis, qps=4, burst=3)
@@ -989,6 +1006,9 @@ def test_the_service_starts_ready_with_redis_down():
                         env={"REDIS_URL": "redis://127.0.0.1:%d/0"
                              % free_port()})
     assert svc.admin("/readyz")[0] == 200
+    # the quota store's warmup step ends with the failed attempt
+    assert svc.log().count("WARMUP worker=") >= 2
+    assert "Redis not ready after" in svc.log(), svc.log()
     for _ in range(30):
         assert svc.get(org="orgQ", key=KEY_Q)[0] == 200
     time.sleep(1.5)

@@ -129,6 +129,9 @@ struct quota {
     struct timeval        budget;
     char                  sha[41];
     struct quota_counters counters;
+    struct timespec       started;        /* for the warmup line */
+    void                (*warm)(void *);  /* quota_warmup(), until called */
+    void                 *warm_arg;
 };
 
 static void quota_connect(struct quota *q);
@@ -347,6 +350,33 @@ quota_note_lost(struct quota *q, const char *why)
 }
 
 
+/* The first outcome of connecting ends the warmup step, either way. */
+static void
+quota_warm(struct quota *q, const char *why)
+{
+    void (*done)(void *) = q->warm;
+    struct timespec now;
+    double ms;
+
+    if (done == NULL) {
+        return;
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (now.tv_sec - q->started.tv_sec) * 1e3
+         + (now.tv_nsec - q->started.tv_nsec) / 1e6;
+    if (why == NULL) {
+        log_info("WARMUP", "quota script loaded into Redis in %.1f ms", ms);
+    } else {
+        log_warn("WARMUP", "Redis not ready after %.1f ms (%s); not waiting",
+                 ms, why);
+    }
+
+    q->warm = NULL;
+    done(q->warm_arg);
+}
+
+
 static void
 quota_link_lost(struct quota *q, const char *why)
 {
@@ -367,6 +397,7 @@ quota_link_lost(struct quota *q, const char *why)
     q->attempts++;
     evtimer_del(q->connect_timeout_ev);
     quota_note_lost(q, why);
+    quota_warm(q, why);
 
     /* what waits for a tenant's call in flight takes the fallback now */
     if (q->pending != NULL) {
@@ -688,6 +719,7 @@ quota_link_up(struct quota *q)
     }
 
     log_debug("REDIS", "%s:%d answers", q->rd->host, q->rd->port);
+    quota_warm(q, NULL);
     quota_heartbeat_cb(-1, 0, q);
 }
 
@@ -946,6 +978,7 @@ quota_new(struct event_base *base, const struct config *cfg,
     q->local = local;
     q->use_redis = cfg->redis_url[0] != '\0';
     q->rd = &cfg->redis;
+    clock_gettime(CLOCK_MONOTONIC, &q->started);
     snprintf(q->replica_id, sizeof(q->replica_id), "%s", replica_id);
     srand((unsigned) (time(NULL) ^ getpid()));
 
@@ -990,6 +1023,24 @@ quota_free(struct quota *q)
         }
     }
     free(q);
+}
+
+
+void
+quota_warmup(struct quota *q, void (*done)(void *), void *arg)
+{
+    if (!q->use_redis) {
+        done(arg);
+        return;
+    }
+
+    q->warm = done;
+    q->warm_arg = arg;
+
+    /* a connect that failed at once, inside quota_new() */
+    if (q->counters.redis_lost) {
+        quota_warm(q, q->counters.redis_why);
+    }
 }
 
 

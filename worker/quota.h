@@ -73,4 +73,12 @@ void quota_take(struct quota *q, const struct tenant *tn,
 
 void quota_counters(const struct quota *q, struct quota_counters *out);
 
+/*
+ * The quota store's warmup step: calls done(arg) once, with a WARMUP line,
+ * when the first connection has loaded the quota script, or when the first
+ * attempt has failed (Redis down holds no replica back: the fail mode
+ * decides until it answers).  Without REDIS_URL, done is called at once.
+ */
+void quota_warmup(struct quota *q, void (*done)(void *), void *arg);
+
 #endif

@@ -35,6 +35,7 @@ struct worker {
     struct upstream       *up;
     struct exch           *exchange;
     int                    warm;
+    int                    warm_steps;    /* exchange info, quota store */
     struct bufferevent    *chan;
     struct event          *report_ev;
     struct event          *sig_term, *sig_quit;
@@ -186,7 +187,10 @@ worker_drained(void *arg)
 }
 
 
-/* Warm: exchange info cached (or warmup off); only now take connections. */
+/*
+ * Warm: exchange info cached and the quota store settled (or warmup off);
+ * only now take connections.
+ */
 static void
 worker_warm(void *arg)
 {
@@ -201,6 +205,18 @@ worker_warm(void *arg)
         http_server_start(w->http);
     }
     worker_report(w);
+}
+
+
+/* One warmup step is done; the last one makes the worker warm. */
+static void
+worker_warm_step(void *arg)
+{
+    struct worker *w = arg;
+
+    if (--w->warm_steps == 0) {
+        worker_warm(w);
+    }
 }
 
 
@@ -425,8 +441,9 @@ worker_start(struct worker *w)
     routes_set_quota(w->quota);
 
     w->up = up_new(w->base, p->cfg, p->outbound_share);
+    w->warm_steps = 2;
     w->exchange = w->up != NULL ? exch_new(w->base, p->cfg, w->up,
-                                            worker_warm, w) : NULL;
+                                            worker_warm_step, w) : NULL;
     if (w->exchange == NULL) {
         log_error("WORKER", "could not set up the exchange client");
         return -1;
@@ -451,6 +468,7 @@ worker_start(struct worker *w)
     bufferevent_enable(w->chan, EV_READ | EV_WRITE);
     event_add(w->report_ev, &every);
 
+    quota_warmup(w->quota, worker_warm_step, w);
     if (!p->cfg->warmup_enabled) {
         worker_warm(w);
     }
