@@ -105,7 +105,8 @@ image-local: spark-executor
 test-image: spark-executor
 	tests/image/run.sh
 
-build/san/spark-executor: $(OBJ) $(BUILD)/supervisor/main.o
+# The binary of another build tree (build/san, build/static).
+$(BUILD)/spark-executor: $(OBJ) $(BUILD)/supervisor/main.o
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 run: deps spark-executor $(EXCHANGE)
