@@ -1217,6 +1217,17 @@ def test_open_orders_are_signed_per_tenant_and_each_sees_its_own():
     assert ex.stats()["signaturesRejected"] == 0
 
 
+def test_exchange_connections_are_kept_alive_and_reused():
+    ex = Exchange()
+    svc = exchange_service(ex)
+    for _ in range(40):
+        assert orders(svc)[0] == 200
+    stats = ex.stats()
+    assert stats["requests"]["/api/v3/openOrders"] == 40
+    # one kept-alive connection per worker, the one warmup opened
+    assert stats["connections"] <= 2, stats
+
+
 def test_the_proxy_variables_of_the_environment_are_honoured():
     ex = Exchange()
     dead_proxy = "http://127.0.0.1:%d" % free_port()
@@ -1239,7 +1250,14 @@ def test_exchange_failures_map_to_clear_answers():
     ex.control(status=400)
     code, _, body = orders(svc)
     assert code == 400 and json.loads(body)["error"] == "exchange_rejected"
-    assert "exchange_code" in json.loads(body)
+    assert json.loads(body)["exchange_code"] == -1000
+
+    # the exchange's own code and message reach the tenant
+    ex.control(status=401)
+    code, _, body = orders(svc)
+    err = json.loads(body)
+    assert code == 401 and err["exchange_code"] == -2015, (code, body)
+    assert err["message"] == "Invalid API-key, IP, or permissions for action."
 
     ex.control(status=429, retryAfter=7)
     code, headers, body = orders(svc)
@@ -1254,7 +1272,10 @@ def test_exchange_failures_map_to_clear_answers():
     code, _, body = orders(svc)
     assert code == 502, (code, body)
 
-    ex.control(status=0, latencyMs=1000)
+    # slow but in time is answered; past EXCHANGE_TIMEOUT_MS is 504
+    ex.control(status=0, latencyMs=150)
+    assert orders(svc)[0] == 200
+    ex.control(latencyMs=1000)
     code, _, body = orders(svc)
     assert code == 504 and json.loads(body)["error"] == "upstream_timeout"
 

@@ -80,6 +80,7 @@ struct ex_stats {
     uint64_t outage_closed;
     uint64_t in_flight;       /* answers waiting for their latency */
     uint64_t max_in_flight;
+    json_t *peers;            /* "address:port" of each client connection */
 };
 
 struct ex_pending;
@@ -1106,7 +1107,7 @@ ex_stats_json(const struct ex_server *s)
                         json_integer(st->requests[EX_SLOT_OTHER]));
 
     return json_pack(
-        "{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
         "requests", paths, "total", (json_int_t) total,
         "keysRejected", (json_int_t) st->keys_rejected,
         "signaturesRejected", (json_int_t) st->signatures_rejected,
@@ -1115,7 +1116,8 @@ ex_stats_json(const struct ex_server *s)
         "statusForced", (json_int_t) st->status_forced,
         "outageClosed", (json_int_t) st->outage_closed,
         "inFlight", (json_int_t) st->in_flight,
-        "maxInFlight", (json_int_t) st->max_in_flight);
+        "maxInFlight", (json_int_t) st->max_in_flight,
+        "connections", (json_int_t) json_object_size(st->peers));
 }
 
 
@@ -1212,10 +1214,13 @@ static void
 ex_reset_stats(struct ex_stats *st)
 {
     uint64_t in_flight = st->in_flight;
+    json_t *peers = st->peers;
 
     memset(st, 0, sizeof(*st));
     st->in_flight = in_flight;
     st->max_in_flight = in_flight;
+    st->peers = peers;
+    json_object_clear(peers);
 }
 
 
@@ -1333,6 +1338,28 @@ ex_answer(struct ex_server *s, struct evhttp_request *req,
 }
 
 
+/*
+ * Counts client connections by their address and port, so that a test can
+ * tell whether a client keeps its connections alive and reuses them.
+ */
+static void
+ex_note_peer(struct ex_server *s, struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    char *address = NULL;
+    ev_uint16_t port = 0;
+    char peer[80];
+
+    if (conn == NULL || s->stats.peers == NULL)
+        return;
+
+    evhttp_connection_get_peer(conn, &address, &port);
+    snprintf(peer, sizeof(peer), "%s:%u", address != NULL ? address : "?",
+             (unsigned) port);
+    json_object_set_new(s->stats.peers, peer, json_true());
+}
+
+
 static void
 ex_on_request(struct evhttp_request *req, void *arg)
 {
@@ -1351,6 +1378,7 @@ ex_on_request(struct evhttp_request *req, void *arg)
 
     route = ex_route_find(path);
     s->stats.requests[route != NULL ? route->slot : EX_SLOT_OTHER]++;
+    ex_note_peer(s, req);
 
     if (s->sw.outage) {
         s->stats.outage_closed++;
@@ -1855,6 +1883,7 @@ ex_server_init(struct ex_server *s, const struct ex_options *opt)
     if (ex_accounts_prepare(s) != 0)
         return -1;
 
+    s->stats.peers = json_object();
     s->base = ex_base_new();
     s->http = s->base != NULL ? evhttp_new(s->base) : NULL;
     if (s->http == NULL)
@@ -1904,6 +1933,7 @@ ex_server_free(struct ex_server *s)
     EVP_MAC_free(s->hmac);
     json_decref(s->account_ids);
     json_decref(s->accounts);
+    json_decref(s->stats.peers);
 }
 
 
