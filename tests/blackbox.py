@@ -14,9 +14,11 @@ import argparse
 import http.client
 import json
 import os
+import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -203,6 +205,75 @@ class Exchange:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class TlsFront:
+    """HTTPS in front of an Exchange: a self-signed certificate for
+    127.0.0.1, made with openssl, and each connection relayed as bytes."""
+
+    proc = None                         # threads only, no process
+
+    def __init__(self, exchange):
+        self.exchange = exchange
+        self.dir = tempfile.mkdtemp(prefix="spark-tls-")
+        self.cert = os.path.join(self.dir, "cert.pem")
+        key = os.path.join(self.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-keyout", key, "-out", self.cert,
+                        "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(self.cert, key)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        RUNNING.append(self)
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def url(self):
+        return "https://127.0.0.1:%d" % self.port
+
+    def accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return                  # stopped
+            threading.Thread(target=self.relay, args=(conn,),
+                             daemon=True).start()
+
+    def relay(self, conn):
+        try:
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+            plain = socket.create_connection(("127.0.0.1",
+                                              self.exchange.port))
+        except (OSError, ssl.SSLError):
+            conn.close()                # a client that refused our cert
+            return
+        with tls, plain:
+            while True:
+                ready, _, _ = select.select([tls, plain], [], [], 10)
+                if not ready:
+                    return
+                try:
+                    if tls in ready:
+                        data = tls.recv(65536)
+                        while data and tls.pending():
+                            data += tls.recv(tls.pending())
+                        if not data:
+                            return
+                        plain.sendall(data)
+                    if plain in ready:
+                        data = plain.recv(65536)
+                        if not data:
+                            return
+                        tls.sendall(data)
+                except (OSError, ssl.SSLError):
+                    return
+
+    def stop(self):
+        self.sock.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Redis:
@@ -1215,6 +1286,23 @@ def test_open_orders_are_signed_per_tenant_and_each_sees_its_own():
     assert json.loads(body)["error"] == "no_exchange_credentials"
     assert orders(svc, query="?symbol=btc;drop")[0] == 400
     assert ex.stats()["signaturesRejected"] == 0
+
+
+def test_an_https_exchange_is_trusted_through_exchange_ca_file():
+    ex = Exchange()
+    front = TlsFront(ex)
+    svc = exchange_service(front, {"EXCHANGE_CA_FILE": front.cert})
+    code, _, body = orders(svc)
+    assert code == 200 and json.loads(body), (code, body)
+
+    # the same exchange without its CA: never trusted, so never warm
+    untrusting = Service(env={"EXCHANGE_BASE_URL": front.url()},
+                         tenants=EXCH_TENANTS, start=False)
+    untrusting.start(wait_ready=False)
+    assert wait_for(lambda: "exchange info failed" in untrusting.log(),
+                    5), untrusting.log()
+    assert untrusting.admin("/readyz")[0] == 503
+    assert ex.stats()["requests"]["/api/v3/exchangeInfo"] == 2
 
 
 def test_exchange_connections_are_kept_alive_and_reused():
