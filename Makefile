@@ -22,8 +22,8 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
 
 SHARED_SRC := shared/log.c shared/config.c shared/tenants.c shared/channel.c \
-              shared/gcra.c shared/localquota.c shared/stats.c \
-              shared/tally.c
+              shared/clock.c shared/gcra.c shared/localquota.c \
+              shared/stats.c shared/tally.c
 WORKER_SRC := worker/worker.c worker/http.c worker/routes.c worker/quota.c \
               worker/upstream.c worker/exchange.c
 SUP_SRC    := supervisor/master.c supervisor/workers.c supervisor/admin.c \
@@ -32,7 +32,7 @@ MAIN_SRC   := supervisor/main.c
 LIB_SRC    := $(SHARED_SRC) $(WORKER_SRC) $(SUP_SRC)
 
 UNIT_TESTS := check_config check_tenants check_http check_cpus check_gcra \
-              check_stats check_quota check_exchange
+              check_clock check_stats check_quota check_exchange
 
 BUILD      ?= build
 OBJ        := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "clock.h"
 #include "localquota.h"
 #include "log.h"
 
@@ -61,16 +62,6 @@ lq_destroy(struct localquota *lq)
 }
 
 
-int64_t
-lq_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-
 static struct lq_slot *
 lq_slot(struct localquota *lq, const char *org)
 {
@@ -113,7 +104,7 @@ lq_take(struct localquota *lq, const char *org, double qps, long burst,
         int64_t seen = atomic_load(&s->tat);
         int64_t tat = seen;
 
-        if (gcra_take(&tat, lq_now_us(), emission, burst, n, r) == 0
+        if (gcra_take(&tat, clock_now_us(), emission, burst, n, r) == 0
             || atomic_compare_exchange_weak(&s->tat, &seen, tat))
         {
             return r->admitted;

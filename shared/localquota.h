@@ -26,9 +26,6 @@ struct localquota *lq_create(void);
 
 void lq_destroy(struct localquota *lq);
 
-/* The monotonic clock in microseconds, the same in every process. */
-int64_t lq_now_us(void);
-
 /*
  * Admits up to n requests for org at rate qps with bucket burst.  Returns
  * the number admitted, or -1 when the table is full (nothing enforced).

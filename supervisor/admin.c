@@ -13,6 +13,7 @@
 #include "master.h"
 #include "metrics.h"
 #include "workers.h"
+#include "../shared/clock.h"
 #include "../shared/log.h"
 
 struct admin {
@@ -93,7 +94,7 @@ admin_slot_json(const struct sup_slot *s)
                      "pid", (int) s->pid,
                      "state", states[s->state],
                      "generation", (json_int_t) s->stats.generation,
-                     "uptime_s", s->pid ? master_since(&s->started) : 0.0,
+                     "uptime_s", s->pid ? clock_since_s(&s->started) : 0.0,
                      "requests", (json_int_t) s->stats.requests,
                      "connections", (json_int_t) s->stats.connections,
                      "max_connections", (json_int_t) s->stats.max_conns,
@@ -125,7 +126,7 @@ admin_status(struct evhttp_request *req, struct master *m)
                      "state", m->state == MASTER_RUNNING ? "running"
                               : "draining",
                      "ready", master_ready(m, &why),
-                     "uptime_s", master_since(&m->started),
+                     "uptime_s", clock_since_s(&m->started),
                      "generation", (json_int_t) m->generation,
                      "tenants", (int) m->tenants->count,
                      "reloads", "ok", (json_int_t) m->reloads_ok,

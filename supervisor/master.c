@@ -25,6 +25,7 @@
 #include "cpus.h"
 #include "master.h"
 #include "workers.h"
+#include "../shared/clock.h"
 #include "../shared/localquota.h"
 #include "../shared/log.h"
 
@@ -35,17 +36,6 @@
 static const int master_signals[MASTER_NSIGNALS] = {
     SIGTERM, SIGQUIT, SIGINT, SIGHUP, SIGTTIN, SIGTTOU, SIGCHLD
 };
-
-
-double
-master_since(const struct timespec *ts)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double) (now.tv_sec - ts->tv_sec)
-           + (double) (now.tv_nsec - ts->tv_nsec) / 1e9;
-}
 
 
 int
@@ -180,8 +170,7 @@ static void
 master_drain_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct master *m = arg;
-    struct timeval tv = { m->cfg.shutdown_timeout_ms / 1000,
-                          (m->cfg.shutdown_timeout_ms % 1000) * 1000 };
+    struct timeval tv = clock_tv_ms(m->cfg.shutdown_timeout_ms);
 
     (void) fd;
     (void) what;
@@ -209,7 +198,7 @@ master_drain_cb(evutil_socket_t fd, short what, void *arg)
 static void
 master_shutdown(struct master *m, int delay_ms, const char *why)
 {
-    struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+    struct timeval tv = clock_tv_ms(delay_ms);
 
     if (m->state == MASTER_DRAINING) {
         log_info("MASTER", "%s: already draining", why);
@@ -281,7 +270,7 @@ static void
 master_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct master *m = arg;
-    double late = master_since(&m->watchdog_tick) * 1000
+    double late = clock_since_s(&m->watchdog_tick) * 1000
                   - m->cfg.worker_timeout_ms / 4;
 
     (void) fd;
@@ -303,8 +292,7 @@ master_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 static int
 master_watchdog_start(struct master *m)
 {
-    int ms = m->cfg.worker_timeout_ms / 4;
-    struct timeval every = { ms / 1000, (ms % 1000) * 1000 };
+    struct timeval every = clock_tv_ms(m->cfg.worker_timeout_ms / 4);
 
     m->watchdog_ev = event_new(m->base, -1, EV_PERSIST, master_watchdog_cb,
                                m);

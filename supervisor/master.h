@@ -71,7 +71,4 @@ int master_ready(const struct master *m, const char **why);
  */
 void master_forget_signals(struct master *m);
 
-/* Seconds since ts on the monotonic clock. */
-double master_since(const struct timespec *ts);
-
 #endif

@@ -13,6 +13,7 @@
 #include "master.h"
 #include "metrics.h"
 #include "workers.h"
+#include "../shared/clock.h"
 #include "../shared/tally.h"
 
 struct met_process {

@@ -24,6 +24,7 @@
 #include "master.h"
 #include "workers.h"
 #include "../shared/channel.h"
+#include "../shared/clock.h"
 #include "../shared/log.h"
 #include "../worker/worker.h"
 
@@ -194,7 +195,7 @@ sup_slot_chan_read(struct bufferevent *bev, void *arg)
             if (s->owner->m->ready_ms == 0 && s->stats.warm) {
                 struct master *m = s->owner->m;
 
-                m->ready_ms = master_since(&m->started) * 1000;
+                m->ready_ms = clock_since_s(&m->started) * 1000;
                 log_info("WARMUP",
                          "ready %.1f ms after start (a worker is warm)",
                          m->ready_ms);
@@ -404,7 +405,7 @@ sup_recent_young_deaths(const struct sup_workers *ws)
         const struct timespec *ts = &ws->young_deaths_at[i];
 
         if ((ts->tv_sec != 0 || ts->tv_nsec != 0)
-            && master_since(ts) < SUP_LOOP_WINDOW_S)
+            && clock_since_s(ts) < SUP_LOOP_WINDOW_S)
         {
             n++;
         }
@@ -441,22 +442,19 @@ sup_note_young_death(struct sup_workers *ws)
 static int
 sup_respawn_delay_ms(unsigned young_deaths)
 {
-    long ms;
-
     if (young_deaths <= 1) {
         return 0;
     }
 
-    ms = (long) SUP_RESPAWN_BASE_MS << (young_deaths < 20 ? young_deaths - 2
-                                                          : 18);
-    return ms > SUP_RESPAWN_MAX_MS ? SUP_RESPAWN_MAX_MS : (int) ms;
+    return clock_backoff_ms(SUP_RESPAWN_BASE_MS, SUP_RESPAWN_MAX_MS,
+                            young_deaths - 2);
 }
 
 
 static void
 sup_log_exit(const struct sup_slot *s, int status, int planned)
 {
-    double up = master_since(&s->started);
+    double up = clock_since_s(&s->started);
 
     /* the kill itself was the event, logged once by the watchdog */
     if (s->watchdog_kill) {
@@ -534,7 +532,7 @@ sup_slot_exited(struct sup_slot *s, int status)
     ws->retired.restarts[s->watchdog_kill ? SUP_CAUSE_WATCHDOG
                          : WIFSIGNALED(status) ? SUP_CAUSE_SIGNAL
                          : SUP_CAUSE_EXIT]++;
-    if (master_since(&s->started) < SUP_YOUNG_S) {
+    if (clock_since_s(&s->started) < SUP_YOUNG_S) {
         s->young_deaths++;
         sup_note_young_death(ws);
     } else {
@@ -560,8 +558,7 @@ sup_slot_exited(struct sup_slot *s, int status)
     log_warn("WORKER",
              "slot %d died young %u times in a row; restarting in %d ms",
              s->index, s->young_deaths, delay);
-    tv.tv_sec = delay / 1000;
-    tv.tv_usec = (delay % 1000) * 1000;
+    tv = clock_tv_ms(delay);
     evtimer_add(s->respawn_ev, &tv);
 }
 
@@ -762,7 +759,7 @@ sup_workers_watchdog(struct sup_workers *ws, int timeout_ms)
 {
     for (int i = 0; i < SUP_SLOTS_MAX; i++) {
         struct sup_slot *s = &ws->slots[i];
-        double silent = master_since(&s->last_report) * 1000;
+        double silent = clock_since_s(&s->last_report) * 1000;
 
         if (s->pid == 0 || s->watchdog_kill || silent <= timeout_ms) {
             continue;

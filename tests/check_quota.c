@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "../shared/clock.h"
 #include "../worker/quota.h"
 #include "check_run.h"
 
@@ -444,7 +445,7 @@ taken_cb(struct http_request *req, const char *org,
 
     t->done = 1;
     t->d = *d;
-    t->waited_us = lq_now_us() - t->asked_us;
+    t->waited_us = clock_now_us() - t->asked_us;
 }
 
 
@@ -454,7 +455,7 @@ harness_take(struct harness *h, struct taken *t)
     static struct tenant tn = { .org = "orgT", .qps = 4, .burst = 3 };
 
     memset(t, 0, sizeof(*t));
-    t->asked_us = lq_now_us();
+    t->asked_us = clock_now_us();
     quota_take(h->q, &tn, NULL, taken_cb, t);
 }
 

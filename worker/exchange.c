@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 
 #include "exchange.h"
+#include "../shared/clock.h"
 #include "../shared/log.h"
 
 #define EXCH_RETRY_MIN_MS 250
@@ -341,7 +342,7 @@ static void exch_fetch_cb(evutil_socket_t fd, short what, void *arg);
 static void
 exch_schedule(struct exch *x, int ms)
 {
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    struct timeval tv = clock_tv_ms(ms);
 
     evtimer_add(x->fetch_ev, &tv);
 }
@@ -359,8 +360,8 @@ exch_info_done(const struct up_result *r, void *arg)
 
     n = exch_take_info(x, r);
     if (n < 0) {
-        delay = EXCH_RETRY_MIN_MS << (x->attempts < 6 ? x->attempts : 6);
-        delay = delay < EXCH_RETRY_MAX_MS ? delay : EXCH_RETRY_MAX_MS;
+        delay = clock_backoff_ms(EXCH_RETRY_MIN_MS, EXCH_RETRY_MAX_MS,
+                                 (unsigned) x->attempts);
         x->attempts++;
         log_warn(x->is_warm ? "UPSTREAM" : "WARMUP",
                  "exchange info failed (%s, status %ld); retrying in %d ms",
@@ -373,12 +374,8 @@ exch_info_done(const struct up_result *r, void *arg)
     x->attempts = 0;
     exch_schedule(x, x->cfg->exchange_info_refresh_s * 1000);
     if (!x->is_warm) {
-        struct timespec now;
-
-        clock_gettime(CLOCK_MONOTONIC, &now);
         log_info("WARMUP", "exchange info for %d symbols cached in %.1f ms",
-                 n, (now.tv_sec - x->started.tv_sec) * 1e3
-                    + (now.tv_nsec - x->started.tv_nsec) / 1e6);
+                 n, clock_since_s(&x->started) * 1e3);
         x->is_warm = 1;
         x->warm(x->warm_arg);
     }

@@ -26,6 +26,7 @@
 #include <event2/event.h>
 
 #include "http.h"
+#include "../shared/clock.h"
 #include "../shared/log.h"
 
 #define HTTP_ACCEPT_BUDGET 4          /* per wakeup, to share the queue */
@@ -821,10 +822,8 @@ conn_new(struct http_server *srv, int fd)
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-    idle.tv_sec = srv->limits.idle_timeout_ms / 1000;
-    idle.tv_usec = (srv->limits.idle_timeout_ms % 1000) * 1000;
-    wr.tv_sec = HTTP_WRITE_TIMEOUT_MS / 1000;
-    wr.tv_usec = 0;
+    idle = clock_tv_ms(srv->limits.idle_timeout_ms);
+    wr = clock_tv_ms(HTTP_WRITE_TIMEOUT_MS);
     bufferevent_set_timeouts(c->bev, &idle, &wr);
     bufferevent_setwatermark(c->bev, EV_READ, 0,
                              srv->limits.max_header_bytes

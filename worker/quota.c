@@ -37,6 +37,7 @@
 #include <openssl/evp.h>
 
 #include "quota.h"
+#include "../shared/clock.h"
 #include "../shared/log.h"
 
 #define QUOTA_CONNECT_TIMEOUT_MS 500
@@ -355,16 +356,11 @@ static void
 quota_warm(struct quota *q, const char *why)
 {
     void (*done)(void *) = q->warm;
-    struct timespec now;
-    double ms;
+    double ms = clock_since_s(&q->started) * 1e3;
 
     if (done == NULL) {
         return;
     }
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    ms = (now.tv_sec - q->started.tv_sec) * 1e3
-         + (now.tv_nsec - q->started.tv_nsec) / 1e6;
     if (why == NULL) {
         log_info("WARMUP", "quota script loaded into Redis in %.1f ms", ms);
     } else {
@@ -380,14 +376,12 @@ quota_warm(struct quota *q, const char *why)
 static void
 quota_link_lost(struct quota *q, const char *why)
 {
-    int delay = QUOTA_BACKOFF_MIN_MS << (q->attempts < 6 ? q->attempts : 6);
+    int delay = clock_backoff_ms(QUOTA_BACKOFF_MIN_MS, QUOTA_BACKOFF_MAX_MS,
+                                 (unsigned) q->attempts);
     struct timeval tv;
 
     if (q->closing) {
         return;
-    }
-    if (delay > QUOTA_BACKOFF_MAX_MS) {
-        delay = QUOTA_BACKOFF_MAX_MS;
     }
     /* jitter: somewhere in [delay/2, delay], so replicas do not align */
     delay = delay / 2 + rand() % (delay / 2 + 1);
@@ -404,8 +398,7 @@ quota_link_lost(struct quota *q, const char *why)
         quota_flush_soon(q);
     }
 
-    tv.tv_sec = delay / 1000;
-    tv.tv_usec = (delay % 1000) * 1000;
+    tv = clock_tv_ms(delay);
     evtimer_add(q->reconnect_ev, &tv);
 }
 
@@ -518,7 +511,7 @@ quota_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 
     quota_call_answered(q);
     q->counters.redis_answers++;
-    q->counters.redis_rtt_us += (uint64_t) (lq_now_us() - b->sent_us);
+    q->counters.redis_rtt_us += (uint64_t) (clock_now_us() - b->sent_us);
     quota_batch_apply(b, reply);
     quota_batch_free(b);
 }
@@ -592,7 +585,7 @@ quota_send(struct quota *q, struct quota_batch *b, int eval)
     q->counters.redis_calls++;
     if (!b->sent) {
         b->sent = 1;
-        b->sent_us = lq_now_us();
+        b->sent_us = clock_now_us();
     }
     return 0;
 }
@@ -944,8 +937,7 @@ quota_start_redis(struct quota *q)
         return -1;
     }
 
-    q->budget.tv_sec = q->cfg->redis_timeout_ms / 1000;
-    q->budget.tv_usec = (q->cfg->redis_timeout_ms % 1000) * 1000;
+    q->budget = clock_tv_ms(q->cfg->redis_timeout_ms);
     q->reconnect_ev = evtimer_new(q->base, quota_reconnect_cb, q);
     q->connect_timeout_ev = evtimer_new(q->base, quota_connect_timeout_cb, q);
     q->flush_ev = event_new(q->base, -1, 0, quota_flush_cb, q);

@@ -18,6 +18,7 @@
 #include <event2/event_struct.h>
 
 #include "upstream.h"
+#include "../shared/clock.h"
 #include "../shared/tenants.h"
 #include "../shared/log.h"
 
@@ -397,7 +398,7 @@ static int
 up_timer_cb(CURLM *multi, long timeout_ms, void *arg)
 {
     struct upstream *u = arg;
-    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    struct timeval tv = clock_tv_ms(timeout_ms);
 
     (void) multi;
 
@@ -605,8 +606,7 @@ void
 up_get(struct upstream *u, const char *path_and_query, const char *api_key,
        up_done_fn fn, void *arg)
 {
-    struct timeval wait = { UP_QUEUE_WAIT_MS / 1000,
-                            (UP_QUEUE_WAIT_MS % 1000) * 1000 };
+    struct timeval wait = clock_tv_ms(UP_QUEUE_WAIT_MS);
     struct up_result busy = { .outcome = UP_BUSY,
                               .error = "outbound queue full" };
     struct up_job *j;

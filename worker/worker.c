@@ -21,6 +21,7 @@
 #include "upstream.h"
 #include "worker.h"
 #include "../shared/channel.h"
+#include "../shared/clock.h"
 #include "../shared/log.h"
 #include "../shared/stats.h"
 #include "../shared/tally.h"
@@ -419,8 +420,7 @@ worker_start(struct worker *w)
         .idle_timeout_ms = p->cfg->http_idle_timeout_ms,
         .max_conns = p->max_conns,
     };
-    struct timeval every = { WORKER_REPORT_MS / 1000,
-                             (WORKER_REPORT_MS % 1000) * 1000 };
+    struct timeval every = clock_tv_ms(WORKER_REPORT_MS);
     char replica[160], host[128] = "replica";
 
     w->base = worker_base_new();
