@@ -310,6 +310,23 @@ sup_slot_spawn(struct sup_slot *s)
 }
 
 
+static void sup_slot_respawn_in(struct sup_slot *s, int delay_ms);
+
+
+/*
+ * The slot's worker is forked again; one that cannot be (fork() or the
+ * channel failed, logged there) is tried again later rather than left
+ * empty, so the replica recovers once the cause does.
+ */
+static void
+sup_slot_respawn(struct sup_slot *s)
+{
+    if (sup_slot_spawn(s) != 0) {
+        sup_slot_respawn_in(s, SUP_RESPAWN_MAX_MS / 10);
+    }
+}
+
+
 static void
 sup_slot_respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -318,9 +335,22 @@ sup_slot_respawn_cb(evutil_socket_t fd, short what, void *arg)
     (void) fd;
     (void) what;
 
-    if (s->state == SLOT_RESPAWNING && sup_slot_spawn(s) != 0) {
-        s->state = SLOT_EMPTY;
+    if (s->state == SLOT_RESPAWNING) {
+        sup_slot_respawn(s);
     }
+}
+
+
+static void
+sup_slot_respawn_in(struct sup_slot *s, int delay_ms)
+{
+    struct timeval tv = clock_tv_ms(delay_ms);
+
+    if (s->respawn_ev == NULL) {
+        s->respawn_ev = evtimer_new(s->owner->m->base, sup_slot_respawn_cb, s);
+    }
+    s->state = SLOT_RESPAWNING;
+    evtimer_add(s->respawn_ev, &tv);
 }
 
 
@@ -509,7 +539,6 @@ sup_slot_exited(struct sup_slot *s, int status)
 {
     struct sup_workers *ws = s->owner;
     int planned = s->state == SLOT_STOPPING;
-    struct timeval tv;
     int delay;
 
     sup_slot_chan_close(s);
@@ -545,21 +574,14 @@ sup_slot_exited(struct sup_slot *s, int status)
     }
 
     if (delay == 0) {
-        if (sup_slot_spawn(s) != 0) {
-            s->state = SLOT_EMPTY;
-        }
+        sup_slot_respawn(s);
         return;
     }
 
-    if (s->respawn_ev == NULL) {
-        s->respawn_ev = evtimer_new(ws->m->base, sup_slot_respawn_cb, s);
-    }
-    s->state = SLOT_RESPAWNING;
     log_warn("WORKER",
              "slot %d died young %u times in a row; restarting in %d ms",
              s->index, s->young_deaths, delay);
-    tv = clock_tv_ms(delay);
-    evtimer_add(s->respawn_ev, &tv);
+    sup_slot_respawn_in(s, delay);
 }
 
 
