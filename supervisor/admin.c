@@ -1,12 +1,15 @@
 /*
  * The admin port (see admin.h), on libevent's evhttp.  Master process only.
  */
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 
 #include "admin.h"
@@ -192,6 +195,75 @@ admin_dispatch(struct evhttp_request *req, void *arg)
 }
 
 
+/* How long accepting pauses when the master is out of descriptors. */
+#define ADMIN_ACCEPT_PAUSE_MS 1000
+
+
+static void
+admin_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    evconnlistener_enable(arg);
+}
+
+
+/*
+ * Out of descriptors, the listening socket stays readable and every accept
+ * fails at once: without a pause the master would spin on it and starve
+ * its own loop (signals, worker reports, the probes already connected).
+ * The pause ends by itself; other accept errors are the client's.
+ */
+static void
+admin_accept_error_cb(struct evconnlistener *listener, void *arg)
+{
+    struct timeval pause = clock_tv_ms(ADMIN_ACCEPT_PAUSE_MS);
+    int err = errno;
+
+    (void) arg;
+
+    if (err != EMFILE && err != ENFILE) {
+        return;
+    }
+
+    log_warn("ADMIN", "accept() failed: %s; pausing accepts for %d ms",
+             strerror(err), ADMIN_ACCEPT_PAUSE_MS);
+    evconnlistener_disable(listener);
+    event_base_once(evconnlistener_get_base(listener), -1, EV_TIMEOUT,
+                    admin_accept_resume_cb, listener, &pause);
+}
+
+
+/* ADMIN_PORT on every address, close-on-exec, served by a's evhttp. */
+static int
+admin_listen(struct admin *a, int port)
+{
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET,
+        .sin_port = htons((uint16_t) port),
+        .sin_addr.s_addr = htonl(INADDR_ANY),
+    };
+    struct evconnlistener *listener;
+
+    listener = evconnlistener_new_bind(
+        a->m->base, NULL, NULL,
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+        -1, (struct sockaddr *) &sin, sizeof(sin));
+    if (listener == NULL
+        || evhttp_bind_listener(a->http, listener) == NULL)
+    {
+        if (listener != NULL) {
+            evconnlistener_free(listener);
+        }
+        return -1;
+    }
+
+    /* after evhttp_bind_listener(), which sets the accept callback */
+    evconnlistener_set_error_cb(listener, admin_accept_error_cb);
+    return 0;
+}
+
+
 struct admin *
 admin_start(struct master *m)
 {
@@ -217,9 +289,7 @@ admin_start(struct master *m)
     evhttp_set_timeout(a->http, 10);
     evhttp_set_gencb(a->http, admin_dispatch, a);
 
-    if (evhttp_bind_socket(a->http, "0.0.0.0",
-                           (ev_uint16_t) m->cfg.admin_port) != 0)
-    {
+    if (admin_listen(a, m->cfg.admin_port) != 0) {
         log_error("ADMIN", "cannot listen on ADMIN_PORT %d",
                   m->cfg.admin_port);
         evhttp_free(a->http);

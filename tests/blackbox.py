@@ -527,6 +527,32 @@ def test_a_killed_worker_is_replaced_within_a_second(svc):
     assert svc.status()["worker_restarts"] == 1
 
 
+def test_a_worker_that_cannot_be_forked_again_is_retried():
+    limit = 64
+    svc = Service(prefix=["prlimit", "--nofile=%d" % limit])
+    master = svc.status()["pid"]
+    victim = svc.worker_pids()[0]
+
+    def open_fds():
+        return len(os.listdir("/proc/%d/fd" % master))
+
+    # Fill the master's descriptor table with idle admin connections: the
+    # admin port then pauses accepting instead of spinning on EMFILE.
+    holds = []
+    while open_fds() < limit and len(holds) < limit:
+        holds.append(socket.create_connection(("127.0.0.1", svc.admin_port)))
+        wait_for(lambda: open_fds() >= 3 + len(holds), 1)
+    os.kill(victim, signal.SIGKILL)
+    assert wait_for(lambda: "socketpair() failed" in svc.log(), 3), svc.log()
+
+    for h in holds:
+        h.close()
+    assert wait_for(lambda: svc.status()["workers_alive"] == 2, 6 * SLOW), \
+        svc.log()
+    assert svc.get()[0] == 200
+    assert "pausing accepts" in svc.log()
+
+
 def test_workers_dying_young_take_the_replica_out_of_readiness(svc):
     for _ in range(6):
         pid = wait_for(lambda: svc.worker_pids().get(0), 3)
