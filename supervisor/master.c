@@ -446,6 +446,22 @@ master_cleanup(struct master *m)
 }
 
 
+/*
+ * libevent's own messages, as lines of ours (tag EVENT) rather than bare
+ * "[warn] ..." on stderr.  Set before the fork, so workers inherit it.
+ */
+static void
+master_event_log(int severity, const char *msg)
+{
+    enum log_level level = severity >= EVENT_LOG_ERR ? LL_ERROR
+                           : severity == EVENT_LOG_WARN ? LL_WARN
+                           : severity == EVENT_LOG_MSG ? LL_INFO
+                           : LL_DEBUG;
+
+    log_at(level, "EVENT", "%s", msg);
+}
+
+
 int
 master_main(void)
 {
@@ -463,6 +479,7 @@ master_main(void)
         return MASTER_EX_CONFIG;
     }
     log_set_level(m.cfg.log_level);
+    event_set_log_callback(master_event_log);
 
     /* once, before any worker exists (libcurl's rule) */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -168,7 +168,7 @@ def request(port, path, method="GET", headers=None, body=None, timeout=5):
 
 def check_clean_log(text):
     for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer",
-                "[warn]", "[err]"):
+                "[warn]", "[err]", "WARN  EVENT", "ERROR EVENT"):
         assert bad not in text, "log shows %r:\n%s" % (bad, text[-4000:])
     for secret in (KEY_A, KEY_B):
         assert secret not in text, "an API key reached the log"
