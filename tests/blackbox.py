@@ -955,11 +955,12 @@ def test_redis_stopped_mid_load_keeps_each_decision_within_the_budget():
     with load.lock:
         first = len(load.latencies)
     # A stopped server still accepts connections, and answers nothing: no
-    # worker may count as connected, however often it reconnects.
+    # worker may count as connected, however often it reconnects.  One the
+    # load never reached learns it from its next heartbeat (every 5 s).
     redis.proc.send_signal(signal.SIGSTOP)
     try:
         reported = wait_for(lambda: "unreachable from" in svc.log(), 3)
-        cut_off = wait_for(lambda: connected() == 0, 3)
+        cut_off = wait_for(lambda: connected() == 0, 7 * SLOW)
         seen = set()
         for _ in range(15):
             time.sleep(0.1)
@@ -986,6 +987,22 @@ def test_redis_stopped_mid_load_keeps_each_decision_within_the_budget():
     assert not load.errors, load.errors[:3]
     assert set(load.codes) == {200}, load.codes
     assert svc.log().count("unreachable from") == 1, svc.log()
+
+
+def test_an_idle_worker_notices_a_stopped_redis_by_its_heartbeat():
+    redis = Redis()
+    svc = quota_service(redis, qps=1000, burst=1000)
+    assert scrape(svc)[1]["spark_redis_connected_workers"] == 2
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        gone = wait_for(lambda: scrape(svc)[1][
+            "spark_redis_connected_workers"] == 0, 7 * SLOW)
+        log = svc.log()
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    assert gone, log
+    assert "(no reply to the heartbeat in 500 ms) unreachable from" in log, log
+    assert wait_for(lambda: "answers again" in svc.log(), 10), svc.log()
 
 
 def test_redis_refusing_the_password_is_logged_and_the_fail_mode_answers():

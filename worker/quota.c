@@ -40,7 +40,7 @@
 #include "../shared/clock.h"
 #include "../shared/log.h"
 
-#define QUOTA_CONNECT_TIMEOUT_MS 500
+#define QUOTA_ANSWER_TIMEOUT_MS 500
 #define QUOTA_BACKOFF_MIN_MS     100
 #define QUOTA_BACKOFF_MAX_MS     5000
 #define QUOTA_MAX_FAILURES       3       /* calls in a row, then reconnect */
@@ -119,10 +119,11 @@ struct quota {
     int                   attempts;       /* reconnects since last up */
     int                   failures;       /* calls failed or late in a row */
     int                   refused;        /* calls refused since an answer */
+    int                   heartbeat_owed; /* its ZCARD not answered yet */
     int                   closing;        /* quota_free() under way */
     char                  drop_why[96];   /* for the disconnect callback */
     struct event         *reconnect_ev;
-    struct event         *connect_timeout_ev;
+    struct event         *answer_timeout_ev;  /* connect, handshake, beat */
     struct event         *flush_ev;
     struct event         *heartbeat_ev;
     struct quota_batch   *pending;
@@ -389,7 +390,8 @@ quota_link_lost(struct quota *q, const char *why)
     q->link = LINK_DOWN;
     q->counters.redis_up = 0;
     q->attempts++;
-    evtimer_del(q->connect_timeout_ev);
+    q->heartbeat_owed = 0;
+    evtimer_del(q->answer_timeout_ev);
     quota_note_lost(q, why);
     quota_warm(q, why);
 
@@ -702,7 +704,7 @@ quota_take(struct quota *q, const struct tenant *tn, struct http_request *req,
 static void
 quota_link_up(struct quota *q)
 {
-    evtimer_del(q->connect_timeout_ev);
+    evtimer_del(q->answer_timeout_ev);
     q->link = LINK_UP;
     q->counters.redis_up = 1;
     q->failures = 0;
@@ -755,7 +757,7 @@ quota_connected_cb(const redisAsyncContext *ac, int status)
         return;
     }
 
-    /* the connect timeout keeps running: it covers the handshake too */
+    /* the answer timeout keeps running: it covers the handshake too */
     q->link = LINK_HANDSHAKE;
     log_debug("REDIS", "connected to %s:%d", q->rd->host, q->rd->port);
 }
@@ -779,7 +781,7 @@ quota_disconnected_cb(const redisAsyncContext *ac, int status)
 
 
 static void
-quota_connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
+quota_answer_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct quota *q = arg;
     char why[96];
@@ -791,7 +793,11 @@ quota_connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
         quota_drop(q, "connect timed out");
     } else if (q->link == LINK_HANDSHAKE) {
         snprintf(why, sizeof(why), "connected, but no reply in %d ms",
-                 QUOTA_CONNECT_TIMEOUT_MS);
+                 QUOTA_ANSWER_TIMEOUT_MS);
+        quota_drop(q, why);
+    } else if (q->link == LINK_UP && q->heartbeat_owed) {
+        snprintf(why, sizeof(why), "no reply to the heartbeat in %d ms",
+                 QUOTA_ANSWER_TIMEOUT_MS);
         quota_drop(q, why);
     }
 }
@@ -839,7 +845,7 @@ quota_handshake(struct quota *q, redisAsyncContext *ac)
 static void
 quota_connect(struct quota *q)
 {
-    struct timeval tv = { 0, QUOTA_CONNECT_TIMEOUT_MS * 1000 };
+    struct timeval tv = { 0, QUOTA_ANSWER_TIMEOUT_MS * 1000 };
     redisAsyncContext *ac;
 
     ac = redisAsyncConnect(q->rd->host, q->rd->port);
@@ -864,7 +870,7 @@ quota_connect(struct quota *q)
     redisAsyncSetDisconnectCallback(ac, quota_disconnected_cb);
     quota_handshake(q, ac);
 
-    evtimer_add(q->connect_timeout_ev, &tv);
+    evtimer_add(q->answer_timeout_ev, &tv);
 }
 
 
@@ -874,9 +880,14 @@ quota_replicas_cb(redisAsyncContext *ac, void *r, void *privdata)
     struct quota *q = privdata;
     redisReply *reply = r;
 
-    (void) ac;
+    if (reply == NULL || ac != q->ac) {
+        return;                 /* a connection that is going away */
+    }
 
-    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
+    q->heartbeat_owed = 0;
+    evtimer_del(q->answer_timeout_ev);
+
+    if (reply->type == REDIS_REPLY_INTEGER
         && reply->integer > 0)
     {
         q->counters.replicas_seen = (uint32_t) reply->integer;
@@ -884,13 +895,19 @@ quota_replicas_cb(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
-/* Every replica notes itself in a sorted set; its size is the count of
- * replicas that share the quota, used to divide it when Redis is away. */
+/*
+ * Every replica notes itself in a sorted set; its size is the count of
+ * replicas that share the quota, used to divide it when Redis is away.
+ * The beat is also how a worker with no quota calls to make finds out
+ * that Redis stopped answering: its reply is owed within
+ * QUOTA_ANSWER_TIMEOUT_MS.
+ */
 static void
 quota_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct quota *q = arg;
     long long now = (long long) time(NULL);
+    struct timeval tv = clock_tv_ms(QUOTA_ANSWER_TIMEOUT_MS);
 
     (void) fd;
     (void) what;
@@ -905,6 +922,8 @@ quota_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
                       QUOTA_REPLICAS_KEY, now - QUOTA_REPLICA_TTL_S);
     redisAsyncCommand(q->ac, quota_replicas_cb, q, "ZCARD %s",
                       QUOTA_REPLICAS_KEY);
+    q->heartbeat_owed = 1;
+    evtimer_add(q->answer_timeout_ev, &tv);
 }
 
 
@@ -939,11 +958,11 @@ quota_start_redis(struct quota *q)
 
     q->budget = clock_tv_ms(q->cfg->redis_timeout_ms);
     q->reconnect_ev = evtimer_new(q->base, quota_reconnect_cb, q);
-    q->connect_timeout_ev = evtimer_new(q->base, quota_connect_timeout_cb, q);
+    q->answer_timeout_ev = evtimer_new(q->base, quota_answer_timeout_cb, q);
     q->flush_ev = event_new(q->base, -1, 0, quota_flush_cb, q);
     q->heartbeat_ev = event_new(q->base, -1, EV_PERSIST, quota_heartbeat_cb,
                                 q);
-    if (q->reconnect_ev == NULL || q->connect_timeout_ev == NULL
+    if (q->reconnect_ev == NULL || q->answer_timeout_ev == NULL
         || q->flush_ev == NULL || q->heartbeat_ev == NULL)
     {
         return -1;
@@ -1006,7 +1025,7 @@ quota_free(struct quota *q)
     }
 
     evs[0] = q->reconnect_ev;
-    evs[1] = q->connect_timeout_ev;
+    evs[1] = q->answer_timeout_ev;
     evs[2] = q->flush_ev;
     evs[3] = q->heartbeat_ev;
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
